@@ -1,0 +1,701 @@
+"""The configuration model: one YAML file, validated by pydantic.
+
+Every section of the file has a class here. Names are the YAML keys. The model is
+frozen after loading; the core reads it and never changes it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from enum import Enum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Discriminator,
+    Field,
+    Tag,
+    field_validator,
+    model_validator,
+)
+
+_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+
+
+class Model(BaseModel):
+    """Base: unknown keys are errors (a typo must not be silently ignored)."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+# --------------------------------------------------------------------------- schedules
+
+
+class TimeRange(Model):
+    """A daily time range, e.g. ``09:00-18:00``. ``22:00-06:00`` spans midnight."""
+
+    start: str
+    end: str
+
+    @classmethod
+    def parse(cls, text: str) -> TimeRange:
+        parts = text.replace(" ", "").split("-")
+        if len(parts) != 2 or not all(_HHMM.match(p) for p in parts):
+            raise ValueError(f"time range {text!r} must look like '09:00-18:00'")
+        return cls(start=parts[0], end=parts[1])
+
+    def minutes(self) -> tuple[int, int]:
+        """(start, end) in minutes after midnight; end may be <= start (spans midnight)."""
+        sh, sm = self.start.split(":")
+        eh, em = self.end.split(":")
+        return int(sh) * 60 + int(sm), int(eh) * 60 + int(em)
+
+
+def _parse_ranges(value: Any) -> Any:
+    if isinstance(value, str):
+        value = [value]
+    if isinstance(value, list):
+        return [TimeRange.parse(v) if isinstance(v, str) else v for v in value]
+    return value
+
+
+class Override(Model):
+    """A one-off day: other hours, or closed (``hours: []``)."""
+
+    date: dt.date
+    hours: list[TimeRange] = Field(default_factory=list)
+    note: str = ""
+
+    _norm = field_validator("hours", mode="before")(_parse_ranges)
+
+
+class Schedule(Model):
+    """Weekly opening hours in a timezone, minus public holidays, plus one-off overrides.
+
+    ``weekly`` keys are days (``mon``..``sun``) or ranges of days (``mon-fri``);
+    values are one range or a list of ranges.
+    """
+
+    timezone: str | None = None
+    weekly: dict[str, list[TimeRange]] = Field(default_factory=dict)
+    holidays: str | None = Field(
+        default=None, description="Country code (ISO 3166-1, e.g. UA) whose holidays close"
+    )
+    holiday_subdivision: str | None = None
+    overrides: list[Override] = Field(default_factory=list)
+
+    @field_validator("weekly", mode="before")
+    @classmethod
+    def _weekly(cls, value: Any) -> Any:
+        if not isinstance(value, dict):
+            return value
+        return {str(k): _parse_ranges(v) for k, v in value.items()}
+
+    @field_validator("weekly")
+    @classmethod
+    def _days(cls, value: dict[str, list[TimeRange]]) -> dict[str, list[TimeRange]]:
+        for key in value:
+            expand_days(key)
+        return value
+
+
+def expand_days(key: str) -> list[int]:
+    """``mon-fri`` -> [0..4]; ``sat`` -> [5]; ``sat,sun`` -> [5, 6]."""
+    days: list[int] = []
+    for part in key.lower().replace(" ", "").split(","):
+        if "-" in part:
+            a, b = part.split("-", 1)
+            if a not in _DAYS or b not in _DAYS:
+                raise ValueError(f"day range {key!r}: use mon, tue, wed, thu, fri, sat, sun")
+            i, j = _DAYS.index(a), _DAYS.index(b)
+            days.extend(range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)])
+        else:
+            if part not in _DAYS:
+                raise ValueError(f"day {part!r}: use mon, tue, wed, thu, fri, sat, sun")
+            days.append(_DAYS.index(part))
+    return days
+
+
+# --------------------------------------------------------------------------- agents
+
+
+class Agent(Model):
+    """An operator: a SIP account they register a softphone with, and optionally a mobile."""
+
+    id: str = Field(description="Extension / SIP user name, e.g. '201'")
+    name: str = ""
+    password: str | None = Field(default=None, description="SIP digest password")
+    mobile: str | None = Field(default=None, description="E.164 mobile for forwarding (R5)")
+    schedule: str | None = Field(default=None, description="Work schedule name (W5)")
+    skills: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    weight: float = Field(default=1.0, gt=0, description="For weighted_random")
+    status: Literal["available", "break", "offline"] = "available"
+
+    @field_validator("id", mode="before")
+    @classmethod
+    def _str_id(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+# --------------------------------------------------------------------------- numbers
+
+
+class Overflow(Model):
+    """What to do with a call beyond a number's channel limit (Q9)."""
+
+    action: Literal["reject", "scheme"] = "reject"
+    code: int = Field(default=486, ge=400, le=699)
+    scheme: str | None = None
+
+    @model_validator(mode="after")
+    def _needs_scheme(self) -> Overflow:
+        if self.action == "scheme" and not self.scheme:
+            raise ValueError("overflow action 'scheme' needs 'scheme: NAME'")
+        return self
+
+
+class Number(Model):
+    """A dialed number (DID) and how calls to it are handled."""
+
+    number: str
+    name: str = Field(default="", description="Spoken to the agent as a voice hint (W1)")
+    scheme: str
+    channels: int | None = Field(default=None, ge=1, description="Channel limit (Q9)")
+    overflow: Overflow = Field(default_factory=Overflow)
+    record: bool = False
+    language: str | None = None
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _str_number(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+# --------------------------------------------------------------------------- conditions & steps
+
+
+class When(Model):
+    """Conditions of a rule. All given conditions must hold; an empty ``when`` always matches."""
+
+    open: str | None = Field(default=None, description="Schedule that must be open")
+    closed: str | None = Field(default=None, description="Schedule that must be closed")
+    days: list[str] | None = Field(default=None, description="Weekdays, e.g. ['sat', 'sun']")
+    caller_in: list[str] | None = Field(default=None, description="Caller is on one of these lists")
+    caller_not_in: list[str] | None = None
+    caller_matches: list[str] | None = Field(
+        default=None, description="Number masks: '+38067*', '0671234XXX' (X = any digit)"
+    )
+    caller_country: list[str] | None = Field(default=None, description="ISO codes, e.g. ['UA']")
+    caller_region: list[str] | None = Field(
+        default=None, description="Region names from the number, e.g. ['Kyiv']"
+    )
+    known_caller: bool | None = Field(
+        default=None, description="Caller has called before or is on a white list"
+    )
+    entity: dict[str, list[str]] | None = Field(
+        default=None, description="Website visitor entities, e.g. {category: [phones]}"
+    )
+
+    @field_validator("caller_in", "caller_not_in", "caller_matches", "caller_country",
+                     "caller_region", "days", mode="before")
+    @classmethod
+    def _listify(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("days")
+    @classmethod
+    def _days_ok(cls, value: list[str] | None) -> list[str] | None:
+        for d in value or []:
+            expand_days(d)
+        return value
+
+    @field_validator("entity", mode="before")
+    @classmethod
+    def _entity(cls, value: Any) -> Any:
+        if isinstance(value, dict):
+            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
+        return value
+
+
+class RingStrategy(str, Enum):
+    ring_all = "ring_all"
+    round_robin = "round_robin"
+    linear = "linear"
+    random = "random"
+    weighted_random = "weighted_random"
+    longest_idle = "longest_idle"
+    fewest_calls = "fewest_calls"
+    least_talk_time = "least_talk_time"
+
+
+class PlayStep(Model):
+    play: list[str] = Field(description="Prompt names, played in order")
+
+    @field_validator("play", mode="before")
+    @classmethod
+    def _one(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+class QueueTarget(Model):
+    name: str
+    priority: int = Field(default=0, description="Higher is served first (VIP)")
+
+
+class QueueStep(Model):
+    queue: QueueTarget
+
+    @field_validator("queue", mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return {"name": value} if isinstance(value, str) else value
+
+
+class RingTarget(Model):
+    """Who to ring in a ring step: agents, groups, agents' mobiles, or numbers."""
+
+    agents: list[str] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list)
+    mobiles: list[str] = Field(default_factory=list, description="Agent ids whose mobile to ring")
+    numbers: list[str] = Field(default_factory=list, description="External numbers (trunk)")
+    timeout: float = Field(default=20, gt=0, description="Seconds to ring before the next step")
+    strategy: Literal["ring_all", "linear"] = "ring_all"
+    whisper: bool = True
+
+    @field_validator("agents", "groups", "mobiles", "numbers", mode="before")
+    @classmethod
+    def _strs(cls, value: Any) -> Any:
+        if isinstance(value, str | int):
+            value = [value]
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+
+class RingStep(Model):
+    ring: RingTarget
+
+
+class VoicemailStep(Model):
+    voicemail: str
+
+
+class IvrStep(Model):
+    ivr: str
+
+
+class GotoStep(Model):
+    goto: str = Field(description="Scheme name")
+
+
+class RejectTarget(Model):
+    code: int = Field(default=603, ge=400, le=699)
+    reason: str = "Declined"
+
+
+class RejectStep(Model):
+    reject: RejectTarget = Field(default_factory=RejectTarget)
+
+    @field_validator("reject", mode="before")
+    @classmethod
+    def _code(cls, value: Any) -> Any:
+        if value is None:
+            return {}
+        return {"code": value} if isinstance(value, int) else value
+
+
+class HangupStep(Model):
+    hangup: Literal[True] | None = True
+
+
+class CrmOwnerTarget(Model):
+    timeout: float = Field(default=3, gt=0, description="Seconds to wait for the CRM")
+    ring_timeout: float = Field(default=20, gt=0, description="Seconds to ring the owner")
+    skip_when_busy: bool = Field(
+        default=True, description="Go on to the next step when the owner is not available"
+    )
+
+
+class CrmOwnerStep(Model):
+    crm_owner: CrmOwnerTarget = Field(default_factory=CrmOwnerTarget)
+
+    @field_validator("crm_owner", mode="before")
+    @classmethod
+    def _none(cls, value: Any) -> Any:
+        return {} if value is None or value is True else value
+
+
+class WebhookTarget(Model):
+    endpoint: str
+    timeout: float = Field(default=2, gt=0)
+    ring_timeout: float = Field(default=20, gt=0)
+
+
+class WebhookStep(Model):
+    webhook: WebhookTarget
+
+    @field_validator("webhook", mode="before")
+    @classmethod
+    def _short(cls, value: Any) -> Any:
+        return {"endpoint": value} if isinstance(value, str) else value
+
+
+class AddToListStep(Model):
+    add_to_list: str
+
+
+class CallbackStep(Model):
+    """Offer / register a callback for this caller into a queue (keeps the place, B4)."""
+
+    callback: str = Field(description="Queue whose agents will call back")
+
+
+def _step_tag(value: Any) -> str | None:
+    if isinstance(value, dict):
+        keys = [k for k in value if k in STEP_KINDS]
+        return keys[0] if len(keys) == 1 and len(value) == 1 else None
+    return step_kind(value)
+
+
+Step = Annotated[
+    Annotated[PlayStep, Tag("play")] | Annotated[QueueStep, Tag("queue")]
+    | Annotated[RingStep, Tag("ring")] | Annotated[VoicemailStep, Tag("voicemail")]
+    | Annotated[IvrStep, Tag("ivr")] | Annotated[GotoStep, Tag("goto")]
+    | Annotated[RejectStep, Tag("reject")] | Annotated[HangupStep, Tag("hangup")]
+    | Annotated[CrmOwnerStep, Tag("crm_owner")] | Annotated[WebhookStep, Tag("webhook")]
+    | Annotated[AddToListStep, Tag("add_to_list")] | Annotated[CallbackStep, Tag("callback")],
+    Discriminator(
+        _step_tag,
+        custom_error_type="step_kind",
+        custom_error_message="a step is a mapping with exactly one key: play, queue, ring, "
+        "voicemail, ivr, goto, reject, hangup, crm_owner, webhook, add_to_list or callback",
+    ),
+]
+
+STEP_KINDS = (
+    "play", "queue", "ring", "voicemail", "ivr", "goto", "reject", "hangup", "crm_owner",
+    "webhook", "add_to_list", "callback",
+)
+
+
+def step_kind(step: Any) -> str:
+    """The YAML key of a step (``queue``, ``ring``, ...)."""
+    for name in type(step).model_fields:
+        return name
+    raise TypeError(step)
+
+
+class Rule(Model):
+    name: str
+    when: When = Field(default_factory=When)
+    steps: list[Step]
+
+
+class Scheme(Model):
+    """Ordered rules; the first whose ``when`` holds runs its steps."""
+
+    rules: list[Rule]
+    description: str = ""
+
+
+# --------------------------------------------------------------------------- queues
+
+
+class Announce(Model):
+    """Position / estimated wait announcements (Q3)."""
+
+    position: bool = True
+    eta: bool = True
+    first_after: float = Field(default=0, ge=0, description="Seconds after joining")
+    every: float = Field(default=60, gt=0, description="Seconds between announcements")
+
+
+class Adverts(Model):
+    """Informational recordings played at an interval (Q4)."""
+
+    prompts: list[str]
+    every: float = Field(default=45, gt=0)
+    first_after: float = Field(default=20, ge=0)
+
+
+class Whisper(Model):
+    """What the agent hears before the bridge (Q5, W1)."""
+
+    wait_time: bool = True
+    number_name: bool = True
+
+
+class ExitKey(Model):
+    digit: str = Field(pattern=r"^[0-9*#]$")
+    action: Literal["voicemail", "callback"] = "callback"
+    voicemail: str | None = None
+
+
+class Member(Model):
+    agent: str
+    penalty: int = Field(default=0, ge=0, description="Lower penalties are tried first")
+
+    @field_validator("agent", mode="before")
+    @classmethod
+    def _s(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class Queue(Model):
+    strategy: RingStrategy = RingStrategy.ring_all
+    members: list[Member] = Field(default_factory=list)
+    groups: list[str] = Field(default_factory=list, description="All agents of these groups")
+    skills: list[str] = Field(default_factory=list, description="Agents must have all of them")
+    ring_timeout: float = Field(default=15, gt=0)
+    retry: float = Field(default=2, ge=0, description="Pause after an unanswered ring round")
+    wrapup: float = Field(default=5, ge=0, description="Seconds an agent rests after a call")
+    max_wait: float | None = Field(default=None, gt=0, description="Then the fallback (Q6)")
+    max_length: int | None = Field(default=None, ge=1, description="Callers beyond -> full")
+    join_empty: bool = Field(default=True, description="Join when no agent is logged in")
+    leave_when_empty: bool = Field(default=False, description="Leave when all agents log out")
+    announce: Announce | None = None
+    adverts: Adverts | None = None
+    music: str = "music_on_hold"
+    whisper: Whisper = Field(default_factory=Whisper)
+    exit_key: ExitKey | None = None
+    fallback: list[Step] = Field(default_factory=list, description="Steps after a queue exit")
+    record: bool = False
+    service_level: float = Field(default=20, gt=0, description="Answered within N s counts")
+
+    @field_validator("members", mode="before")
+    @classmethod
+    def _members(cls, value: Any) -> Any:
+        if isinstance(value, list):
+            return [{"agent": str(v)} if isinstance(v, str | int) else v for v in value]
+        return value
+
+
+# --------------------------------------------------------------------------- IVR, voicemail
+
+
+class Ivr(Model):
+    prompt: list[str]
+    options: dict[str, list[Step]]
+    timeout: float = Field(default=5, gt=0, description="Seconds to wait for a digit")
+    retries: int = Field(default=2, ge=0)
+    invalid_prompt: str = "ivr_invalid"
+    on_timeout: list[Step] = Field(default_factory=list)
+
+    @field_validator("prompt", mode="before")
+    @classmethod
+    def _one(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+    @field_validator("options", mode="before")
+    @classmethod
+    def _keys(cls, value: Any) -> Any:
+        return {str(k): v for k, v in value.items()} if isinstance(value, dict) else value
+
+    @field_validator("options")
+    @classmethod
+    def _digits(cls, value: dict[str, list[Step]]) -> dict[str, list[Step]]:
+        for key in value:
+            if not re.fullmatch(r"[0-9*#]", key):
+                raise ValueError(f"IVR option {key!r} must be one key: 0-9, * or #")
+        return value
+
+
+class Voicemail(Model):
+    greeting: list[str] = Field(default_factory=lambda: ["voicemail_greeting"])
+    max_length: float = Field(default=120, gt=0)
+    notify: list[str] = Field(default_factory=list, description="Notification target names")
+    crm_task: bool = True
+
+    @field_validator("greeting", mode="before")
+    @classmethod
+    def _one(cls, value: Any) -> Any:
+        return [value] if isinstance(value, str) else value
+
+
+# --------------------------------------------------------------------------- lists
+
+
+class CallerList(Model):
+    numbers: list[str] = Field(default_factory=list, description="Numbers or masks")
+    auto_add_new: bool = Field(default=False, description="Add first-time callers (W2)")
+
+    @field_validator("numbers", mode="before")
+    @classmethod
+    def _s(cls, value: Any) -> Any:
+        return [str(v) for v in value] if isinstance(value, list) else value
+
+
+# --------------------------------------------------------------------------- integrations
+
+
+class Endpoint(Model):
+    url: str
+    timeout: float = Field(default=2, gt=0)
+    secret: str | None = None
+
+
+class Crm(Model):
+    kind: Literal["generic"] = "generic"
+    url: str
+    token: str | None = None
+    timeout: float = Field(default=3, gt=0)
+
+
+class NotifyTarget(Model):
+    telegram: dict[str, str] | None = None
+    email: dict[str, str] | None = None
+    sms: dict[str, str] | None = None
+    webhook: str | None = None
+
+    @model_validator(mode="after")
+    def _one(self) -> NotifyTarget:
+        given = [k for k in ("telegram", "email", "sms", "webhook") if getattr(self, k)]
+        if len(given) != 1:
+            raise ValueError("a notification target has exactly one of telegram, email, sms, webhook")
+        return self
+
+
+class MissedCalls(Model):
+    """What happens after a missed call (M1-M5)."""
+
+    notify: list[str] = Field(default_factory=list)
+    crm_task: bool = True
+    task_deadline: float = Field(default=1800, gt=0, description="Seconds until the task is due")
+    head_agent: str | None = Field(default=None, description="Assignee for new callers (M5)")
+    auto_callback: bool = False
+    callback_queue: str | None = None
+    give_up_after: float = Field(default=300, gt=0, description="Seconds (M1)")
+    agent_timeout: float = Field(default=20, gt=0)
+    customer_timeout: float = Field(default=30, gt=0)
+    priority: int = Field(default=-1, description="Queue priority of auto-callbacks")
+
+
+class CallbackSlots(Model):
+    """Website callback form (M6)."""
+
+    schedule: str | None = None
+    slot_minutes: int = Field(default=30, ge=5, le=240)
+    offer: int = Field(default=3, ge=1, le=20)
+    queue: str | None = None
+
+
+# --------------------------------------------------------------------------- trunks
+
+
+class Trunk(Model):
+    name: str
+    host: str
+    port: int = 5060
+    transport: Literal["udp", "tcp"] = "udp"
+    username: str | None = None
+    password: str | None = None
+    registration: bool = Field(default=False, description="REGISTER to the trunk")
+    inbound_from: list[str] = Field(default_factory=list, description="Trusted source IPs")
+    caller_id: str | None = None
+
+
+# --------------------------------------------------------------------------- simulation
+
+
+class Dist(Model):
+    """A distribution: exponential (mean), lognormal (mean, sd), fixed (mean), uniform (low, high)."""
+
+    kind: Literal["exponential", "lognormal", "fixed", "uniform"] = "exponential"
+    mean: float = Field(default=180, gt=0)
+    sd: float | None = Field(default=None, gt=0)
+    low: float | None = None
+    high: float | None = None
+
+
+class Traffic(Model):
+    number: str
+    calls_per_hour: list[float] | dict[int, float] | float = Field(
+        description="24 values, {hour: rate}, or one rate for every hour"
+    )
+    weekday_factor: list[float] | None = Field(
+        default=None, description="7 multipliers, Monday first"
+    )
+    handling: Dist = Field(default_factory=Dist)
+    patience: Dist | None = Field(default_factory=lambda: Dist(mean=120))
+    known_callers: float = Field(default=0.3, ge=0, le=1)
+    repeat_callers: float = Field(default=0.1, ge=0, le=1, description="Share calling again")
+    ivr_digits: dict[str, float] = Field(default_factory=dict, description="Digit -> share")
+    entities: dict[str, dict[str, float]] = Field(default_factory=dict)
+
+    @field_validator("number", mode="before")
+    @classmethod
+    def _s(cls, value: Any) -> Any:
+        return str(value) if isinstance(value, int) else value
+
+
+class AgentBehaviour(Model):
+    answer_delay: Dist = Field(default_factory=lambda: Dist(kind="fixed", mean=3))
+    no_answer: float = Field(default=0.0, ge=0, le=1, description="Share of rings not answered")
+    breaks_per_day: int = Field(default=0, ge=0)
+    break_minutes: float = Field(default=10, gt=0)
+
+
+class Integration(Model):
+    latency: float = Field(default=0.2, ge=0)
+    failure_rate: float = Field(default=0.0, ge=0, le=1)
+    owner_known: float = Field(default=0.3, ge=0, le=1, description="CRM: share with an owner")
+
+
+class Simulation(Model):
+    start: dt.date = Field(default=dt.date(2026, 11, 23), description="First simulated day")
+    days: int = Field(default=1, ge=1, le=366)
+    traffic: list[Traffic] = Field(default_factory=list)
+    agents: AgentBehaviour = Field(default_factory=AgentBehaviour)
+    webhook: Integration = Field(default_factory=Integration)
+    crm: Integration = Field(default_factory=Integration)
+    customer_answers: float = Field(default=0.8, ge=0, le=1, description="Callbacks answered")
+    voicemail_share: float = Field(default=0.3, ge=0, le=1, description="Leave a message")
+    prompt_seconds: float = Field(default=4, gt=0, description="Length of one prompt")
+
+
+# --------------------------------------------------------------------------- media / service
+
+
+class Media(Model):
+    driver: Literal["inprocess", "rtpengine"] = "inprocess"
+    rtp_ports: tuple[int, int] = (20000, 30000)
+    rtpengine: str | None = Field(default=None, description="host:port of rtpengine NG")
+
+
+class Config(Model):
+    """The whole configuration file."""
+
+    timezone: str = "UTC"
+    country: str | None = Field(default=None, description="Default country for numbers/holidays")
+    language: str = Field(default="en", description="Prompt language: en, uk, ru")
+    numbers: list[Number]
+    agents: list[Agent] = Field(default_factory=list)
+    schedules: dict[str, Schedule] = Field(default_factory=dict)
+    lists: dict[str, CallerList] = Field(default_factory=dict)
+    schemes: dict[str, Scheme]
+    queues: dict[str, Queue] = Field(default_factory=dict)
+    ivr: dict[str, Ivr] = Field(default_factory=dict)
+    voicemail: dict[str, Voicemail] = Field(default_factory=dict)
+    prompts: dict[str, str] = Field(default_factory=dict, description="Prompt name -> WAV file")
+    crm: Crm | None = None
+    webhooks: dict[str, Endpoint] = Field(default_factory=dict)
+    notify: dict[str, NotifyTarget] = Field(default_factory=dict)
+    missed: MissedCalls = Field(default_factory=MissedCalls)
+    callback_slots: CallbackSlots = Field(default_factory=CallbackSlots)
+    trunks: list[Trunk] = Field(default_factory=list)
+    media: Media = Field(default_factory=Media)
+    simulation: Simulation = Field(default_factory=Simulation)
+
+    def agent(self, agent_id: str) -> Agent | None:
+        for a in self.agents:
+            if a.id == agent_id:
+                return a
+        return None
+
+    def number(self, number: str) -> Number | None:
+        for n in self.numbers:
+            if n.number == number:
+                return n
+        return None
