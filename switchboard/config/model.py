@@ -603,7 +603,7 @@ class Dist(Model):
     """A distribution: exponential (mean), lognormal (mean, sd), fixed (mean), uniform (low, high)."""
 
     kind: Literal["exponential", "lognormal", "fixed", "uniform"] = "exponential"
-    mean: float = Field(default=180, gt=0)
+    mean: float = Field(default=180, ge=0)
     sd: float | None = Field(default=None, gt=0)
     low: float | None = None
     high: float | None = None
@@ -646,6 +646,7 @@ class Integration(Model):
 class Simulation(Model):
     start: dt.date = Field(default=dt.date(2026, 11, 23), description="First simulated day")
     days: int = Field(default=1, ge=1, le=366)
+    max_calls: int | None = Field(default=None, ge=1, description="Stop arrivals after N calls")
     traffic: list[Traffic] = Field(default_factory=list)
     agents: AgentBehaviour = Field(default_factory=AgentBehaviour)
     webhook: Integration = Field(default_factory=Integration)
