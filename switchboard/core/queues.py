@@ -1,0 +1,420 @@
+"""Queues (MISSION Q1-Q8, W4): waiting callers, distribution to agents, announcements.
+
+One ordering across all queues: priority first (VIP), then the time the caller joined. When
+an agent is free, the best waiting entry among the queues that agent serves gets them, so
+two queues sharing agents serve the longest waiter first.
+"""
+
+from __future__ import annotations
+
+import bisect
+from typing import TYPE_CHECKING
+
+from switchboard.config.model import Queue, RingStrategy
+from switchboard.core import commands as c
+from switchboard.core.eta import EtaEstimator, MovingAverageEstimator, ProjectionEstimator
+from switchboard.core.state import AgentRuntime, Call, CallbackJob, Frame, Leg, QueueEntry
+from switchboard.core.strategies import QueueCursor, rank
+
+if TYPE_CHECKING:
+    from switchboard.core.switchboard import Switchboard
+
+
+class QueueRuntime:
+    """One queue's live state."""
+
+    __slots__ = ("cfg", "cursor", "entries", "estimators", "members", "name", "penalty")
+
+    def __init__(self, name: str, cfg: Queue, members: list[str], penalty: dict[str, int]) -> None:
+        self.name = name
+        self.cfg = cfg
+        self.members = members
+        self.penalty = penalty
+        self.entries: list[QueueEntry] = []
+        self.cursor = QueueCursor(members=members)
+        self.estimators: list[EtaEstimator] = [ProjectionEstimator(), MovingAverageEstimator()]
+
+
+def _resolve_members(sb: Switchboard, cfg: Queue) -> tuple[list[str], dict[str, int]]:
+    penalty: dict[str, int] = {}
+    for m in cfg.members:
+        if m.agent in sb.agents:
+            penalty.setdefault(m.agent, m.penalty)
+    for group in cfg.groups:
+        for a in sb.config.agents:
+            if group in a.groups:
+                penalty.setdefault(a.id, 0)
+    if cfg.skills:
+        if not cfg.members and not cfg.groups:
+            penalty = {a.id: 0 for a in sb.config.agents}
+        penalty = {
+            aid: p for aid, p in penalty.items()
+            if set(cfg.skills) <= set(sb.agents[aid].config.skills)
+        }
+    order = sorted(penalty, key=lambda aid: penalty[aid])  # stable: keeps the listed order
+    return order, penalty
+
+
+class QueueManager:
+    """All queues, and the dispatch of free agents to waiting entries."""
+
+    def __init__(self, sb: Switchboard) -> None:
+        self.sb = sb
+        self.queues: dict[str, QueueRuntime] = {}
+        for name, cfg in sb.config.queues.items():
+            members, penalty = _resolve_members(sb, cfg)
+            self.queues[name] = QueueRuntime(name, cfg, members, penalty)
+            for aid in members:
+                sb.agents[aid].queues.append(name)
+        self.dirty = False
+        self._seq = 0
+
+    def config(self, name: str) -> Queue:
+        return self.queues[name].cfg
+
+    # ------------------------------------------------------------------ joining, leaving
+
+    def join(self, call: Call, name: str, priority: int, now: float) -> bool:
+        """Put a call in a queue. False when it could not join (full, empty): go on."""
+        sb = self.sb
+        q = self.queues.get(name)
+        if q is None:
+            sb.decide(call.id, now, "queue", f"unknown queue {name}: next step")
+            return False
+        cfg = q.cfg
+        call.queue = name
+        if cfg.max_length is not None and len(q.entries) >= cfg.max_length:
+            return self._refused(call, q, "full", now)
+        if not cfg.join_empty and not self._anyone_logged_in(q):
+            return self._refused(call, q, "empty", now)
+        joined = now
+        job = sb.callbacks.jobs.get(call.caller)
+        if job is not None and job.queue == name and job.entry is not None and job.entry.active:
+            # B4: the customer called in while a callback kept their place: take that place.
+            joined = min(joined, job.entry.joined)
+            priority = max(priority, job.priority)
+            sb.callbacks.cancel(job, now, "customer called in and took the callback's place")
+        entry = self._add(name, priority, joined, call=call)
+        call.entry = entry
+        call.queue_joined = joined
+        call.phase = "queued"
+        sb.play(call, (c.Prompt(cfg.music),), loop=True)
+        if cfg.exit_key is not None and not call.collecting:
+            call.collecting = True
+            sb.out.append(c.CollectDigits(call.id))
+        if cfg.max_wait is not None:
+            call.timers.append(sb.later(joined + cfg.max_wait,
+                                        lambda t: self._exit(call, "timeout", t)))
+        if cfg.announce is not None:
+            call.timers.append(sb.later(now + cfg.announce.first_after,
+                                        lambda t: self._announce(call, t)))
+        if cfg.adverts is not None:
+            call.timers.append(sb.later(now + cfg.adverts.first_after,
+                                        lambda t: self._advert(call, t)))
+        sb.decide(call.id, now, "queue",
+                  f"joined queue {name} at position {self.position(entry)}"
+                  + (f" with priority {priority}" if priority else ""),
+                  rule=call.rule, details={"queue": name, "priority": priority})
+        return True
+
+    def _refused(self, call: Call, q: QueueRuntime, reason: str, now: float) -> bool:
+        sb = self.sb
+        sb.decide(call.id, now, "queue", f"queue {q.name} is {reason}: fallback")
+        sb.out.append(c.QueueExited(call.id, q.name, reason, 0.0, now))  # type: ignore[arg-type]
+        call.last_exit = reason
+        if q.cfg.fallback:
+            call.stack.append(Frame(list(q.cfg.fallback), 0, f"{q.name}/fallback"))
+        return False
+
+    def _add(self, name: str, priority: int, joined: float, call: Call | None = None,
+             job: CallbackJob | None = None) -> QueueEntry:
+        self._seq += 1
+        entry = QueueEntry(name, priority, joined, self._seq, call=call, job=job)
+        bisect.insort(self.queues[name].entries, entry, key=QueueEntry.sort_key)
+        self.dirty = True
+        return entry
+
+    def add_job(self, job: CallbackJob, joined: float, now: float) -> QueueEntry:
+        entry = self._add(job.queue, job.priority, joined, job=job)
+        job.entry = entry
+        return entry
+
+    def position(self, entry: QueueEntry) -> int:
+        return self.queues[entry.queue].entries.index(entry) + 1
+
+    def leave(self, entry: QueueEntry, reason: str, now: float) -> None:
+        """Take an entry out of its queue with a named exit reason."""
+        if not entry.active:
+            return
+        entry.active = False
+        q = self.queues[entry.queue]
+        i = bisect.bisect_left(q.entries, entry.sort_key(), key=QueueEntry.sort_key)
+        if i < len(q.entries) and q.entries[i] is entry:
+            del q.entries[i]
+        else:
+            q.entries.remove(entry)
+        if entry.ring_timer is not None:
+            entry.ring_timer.cancel()
+        legs, entry.legs = entry.legs, []
+        self.sb.cancel_legs(legs, now)
+        who = entry.call.id if entry.call is not None else f"callback:{entry.job.number}"  # type: ignore[union-attr]
+        self.sb.out.append(c.QueueExited(who, entry.queue, reason, now - entry.joined, now))  # type: ignore[arg-type]
+
+    def _exit(self, call: Call, reason: str, now: float) -> None:
+        """A caller leaves the queue without an agent (timeout, empty): run the fallback."""
+        entry = call.entry
+        if call.ended or entry is None or not entry.active or call.phase == "whisper":
+            return
+        sb = self.sb
+        q = self.queues[entry.queue]
+        self.leave(entry, reason, now)
+        call.entry = None
+        for t in call.timers:
+            t.cancel()
+        call.timers.clear()
+        if call.music_on or call.wait_play:
+            sb.out.append(c.StopPlay(call.id))
+            call.music_on = False
+            call.wait_play = 0
+        call.last_exit = reason
+        sb.decide(call.id, now, "queue", f"left queue {q.name}: {reason}",
+                  details={"waited": round(now - entry.joined, 3)})
+        if q.cfg.fallback:
+            call.stack.append(Frame(list(q.cfg.fallback), 0, f"{q.name}/fallback"))
+        sb.advance(call, now)
+
+    def exit_key(self, call: Call, digit: str, now: float) -> None:
+        """The caller pressed a key while waiting (exit to callback or voicemail)."""
+        entry = call.entry
+        assert entry is not None
+        key = self.queues[entry.queue].cfg.exit_key
+        if key is None or key.digit != digit:
+            return
+        sb = self.sb
+        self.leave(entry, "exit_key", now)
+        call.entry = None
+        for t in call.timers:
+            t.cancel()
+        call.timers.clear()
+        sb.out.append(c.StopPlay(call.id))
+        call.music_on = False
+        call.wait_play = 0
+        if key.action == "callback":
+            sb.offer_callback(call, entry.queue, now, entry.joined, entry.priority,
+                              f"pressed {digit} in queue {entry.queue}")
+        else:
+            box = key.voicemail or next(iter(sb.config.voicemail), "default")
+            call.last_exit = "exit_key"
+            sb.start_voicemail(call, box, now)
+
+    def check_empty(self, now: float) -> None:
+        """Callers leave queues marked leave_when_empty once no agent is logged in."""
+        for q in self.queues.values():
+            if q.cfg.leave_when_empty and q.entries and not self._anyone_logged_in(q):
+                for entry in list(q.entries):
+                    if entry.call is not None:
+                        self._exit(entry.call, "empty", now)
+
+    def _anyone_logged_in(self, q: QueueRuntime) -> bool:
+        agents = self.sb.agents
+        return any(agents[m].registered and agents[m].status != "offline" for m in q.members)
+
+    # ------------------------------------------------------------------ distribution
+
+    def dispatch(self, now: float) -> None:
+        """Give free agents to waiting entries, best entry first (Q1)."""
+        self.dirty = False
+        sb = self.sb
+        why = sb.why_unavailable
+        free = {aid for aid, a in sb.agents.items() if a.queues and why(a, now) is None}
+        if not free:
+            return
+        queues = [q for q in self.queues.values() if q.entries]
+        if len(queues) == 1:
+            order: list[QueueEntry] = queues[0].entries
+        else:
+            order = sorted((e for q in queues for e in q.entries), key=QueueEntry.sort_key)
+        for entry in list(order):
+            if not free:
+                return
+            if entry.legs or entry.retry_at > now or not entry.active:
+                continue
+            q = self.queues[entry.queue]
+            cands = [m for m in q.members if m in free]
+            if not cands:
+                continue
+            fresh = [m for m in cands if m not in entry.tried]
+            if not fresh:
+                # Every free agent was rung for this caller this round: pause, then go again.
+                entry.tried.clear()
+                entry.retry_at = now + q.cfg.retry
+                sb.later(entry.retry_at, self._wake)
+                continue
+            low = min(q.penalty[m] for m in fresh)
+            agents = [sb.agents[m] for m in fresh if q.penalty[m] == low]
+            ranked = rank(q.cfg.strategy.value, agents, q.cursor, sb.rng)
+            chosen = ranked if q.cfg.strategy is RingStrategy.ring_all else ranked[:1]
+            self._ring(entry, q, chosen, now)
+            free.difference_update(a.id for a in chosen)
+
+    def _wake(self, now: float) -> None:
+        self.dirty = True
+
+    def _ring(self, entry: QueueEntry, q: QueueRuntime, agents: list[AgentRuntime],
+              now: float) -> None:
+        sb = self.sb
+        call, job = entry.call, entry.job
+        owner: Call | CallbackJob = call if call is not None else job  # type: ignore[assignment]
+        prefix = call.id if call is not None else (job.id if job is not None else "q")
+        purpose = "queue" if call is not None else "callback_agent"
+        targets = []
+        for agent in agents:
+            leg_id = f"{prefix}-L{sb.next_id()}"
+            sb.legs[leg_id] = Leg(leg_id, "agent", agent.id, agent.id, owner, purpose)  # type: ignore[arg-type]
+            entry.legs.append(leg_id)
+            entry.tried.add(agent.id)
+            sb.set_agent_state(agent, "ringing", now)
+            agent.leg_id = leg_id
+            targets.append(c.LegTarget(leg_id, "agent", agent.id, agent.id))
+        q.cursor.last_rung = q.members.index(agents[-1].id)
+        caller_id = call.raw_caller if call is not None else (job.number if job else "")
+        sb.out.append(c.Ring(call.id if call else None, tuple(targets), caller_id,
+                             q.cfg.ring_timeout))
+        entry.ring_timer = sb.later(now + q.cfg.ring_timeout,
+                                    lambda t: self._ring_timed_out(entry, t))
+        chosen = {a.id for a in agents}
+        skipped = tuple(
+            (m, sb.why_unavailable(sb.agents[m], now) or (
+                "rung already this round" if m in entry.tried else "not chosen: " + q.cfg.strategy.value))
+            for m in q.members if m not in chosen
+        )
+        channel = call.id if call is not None else f"callback:{job.number}"  # type: ignore[union-attr]
+        sb.decide(channel, now, "queue",
+                  f"queue {q.name} ({q.cfg.strategy.value}): ring {', '.join(chosen)}",
+                  tried=tuple(a.id for a in agents), skipped=skipped)
+
+    def _ring_timed_out(self, entry: QueueEntry, now: float) -> None:
+        if not entry.active or not entry.legs:
+            return
+        sb = self.sb
+        legs, entry.legs = entry.legs, []
+        names = [sb.legs[lid].agent_id or lid for lid in legs if lid in sb.legs]
+        channel = entry.call.id if entry.call is not None else f"callback:{entry.job.number}"  # type: ignore[union-attr]
+        sb.decide(channel, now, "queue", f"no answer from {', '.join(names)}", tried=tuple(names))
+        sb.cancel_legs(legs, now)
+        self.dirty = True
+
+    def leg_answered(self, call: Call, leg: Leg, now: float) -> None:
+        """An agent answered for a queued caller: cancel the others, whisper, bridge."""
+        sb = self.sb
+        entry = call.entry
+        if entry is None or not entry.active:
+            sb.out.append(c.Hangup(leg.id, "caller left the queue"))
+            sb.free_leg(leg.id, now)
+            return
+        others = [lid for lid in entry.legs if lid != leg.id]
+        entry.legs = [leg.id]
+        sb.cancel_legs(others, now)
+        if entry.ring_timer is not None:
+            entry.ring_timer.cancel()
+            entry.ring_timer = None
+        agent = sb.agents[leg.agent_id or ""]
+        sb.set_agent_state(agent, "talking", now)
+        agent.leg_id = leg.id
+        agent.talk_started = now
+        sb.connect(call, leg, now, self.queues[entry.queue].cfg.whisper)
+
+    def leg_failed(self, call: Call, leg: Leg, reason: str, now: float) -> None:
+        entry = call.entry
+        if entry is None:
+            return
+        if leg.id in entry.legs:
+            entry.legs.remove(leg.id)
+            self.sb.decide(call.id, now, "queue", f"{leg.agent_id}: {reason}")
+        if not entry.legs:
+            if entry.ring_timer is not None:
+                entry.ring_timer.cancel()
+                entry.ring_timer = None
+            if call.phase == "whisper":
+                call.phase = "queued"
+            self.dirty = True
+
+    def answered(self, call: Call, leg: Leg, now: float) -> None:
+        """The bridge happened: the caller leaves the queue as answered."""
+        entry = call.entry
+        assert entry is not None
+        q = self.queues[entry.queue]
+        entry.legs = []
+        self.leave(entry, "answered", now)
+        call.entry = None
+        wait = now - entry.joined
+        for est in q.estimators:
+            est.observe_answered(wait)
+        if leg.agent_id is not None:
+            calls = q.cursor.calls_by_agent
+            calls[leg.agent_id] = calls.get(leg.agent_id, 0) + 1
+
+    def handled(self, name: str, agent: AgentRuntime, talk: float, wrapup: float) -> None:
+        q = self.queues[name]
+        talks = q.cursor.talk_by_agent
+        talks[agent.id] = talks.get(agent.id, 0.0) + talk
+        for est in q.estimators:
+            est.observe_handled(talk + wrapup)
+
+    # ------------------------------------------------------------------ announcements (Q3, Q4)
+
+    def resume_music(self, call: Call) -> None:
+        assert call.queue is not None
+        self.sb.play(call, (c.Prompt(self.queues[call.queue].cfg.music),), loop=True)
+
+    def estimate(self, entry: QueueEntry, now: float) -> dict[str, float]:
+        """Each estimator's expected remaining wait for this entry (B3)."""
+        sb = self.sb
+        q = self.queues[entry.queue]
+        free = 0
+        busy: list[float] = []
+        for m in q.members:
+            a = sb.agents[m]
+            if sb.why_unavailable(a, now) is None:
+                free += 1
+            elif a.state in ("talking", "wrapup") and a.registered and a.status == "available":
+                busy.append(now - a.talk_started)
+        pos = self.position(entry)
+        waited = now - entry.joined
+        return {est.name: est.estimate(pos, free, busy, waited) for est in q.estimators}
+
+    def _announce(self, call: Call, now: float) -> None:
+        entry = call.entry
+        if call.ended or entry is None or not entry.active:
+            return
+        sb = self.sb
+        ann = self.queues[entry.queue].cfg.announce
+        assert ann is not None
+        call.timers.append(sb.later(now + ann.every, lambda t: self._announce(call, t)))
+        if call.phase != "queued" or call.wait_play:
+            return  # an agent is being connected, or another prompt is playing
+        pos = self.position(entry)
+        estimates = self.estimate(entry, now)
+        sb.out.append(c.EtaEstimated(call.id, entry.queue, now, pos, estimates))
+        prompts: list[c.Utterance] = []
+        if ann.position:
+            prompts += [c.Prompt("queue_position"), c.SayNumber(pos)]
+        if ann.eta:
+            prompts += [c.Prompt("queue_eta"), c.SayDuration(int(estimates["switchboard"]))]
+        if prompts:
+            sb.play(call, tuple(prompts))
+            call.phase = "queued"
+
+    def _advert(self, call: Call, now: float) -> None:
+        entry = call.entry
+        if call.ended or entry is None or not entry.active:
+            return
+        sb = self.sb
+        adverts = self.queues[entry.queue].cfg.adverts
+        assert adverts is not None
+        if call.phase != "queued" or call.wait_play:
+            call.timers.append(sb.later(now + 5, lambda t: self._advert(call, t)))
+            return
+        call.timers.append(sb.later(now + adverts.every, lambda t: self._advert(call, t)))
+        sb.play(call, tuple(c.Prompt(p) for p in adverts.prompts))
+        call.phase = "queued"

@@ -1,0 +1,923 @@
+"""The routing core: ``Switchboard.handle(event, now) -> commands``. Sans-IO.
+
+This module owns the lifecycle of inbound calls and the scheme interpreter (rules -> steps).
+Queues live in ``queues.py``, callbacks in ``callbacks.py``; both work on this object's state.
+See docs/core-protocol.md for the contract with the world.
+"""
+
+from __future__ import annotations
+
+import random
+import re
+from collections.abc import Callable
+from typing import Any
+
+from switchboard.config.model import (
+    AddToListStep,
+    CallbackStep,
+    Config,
+    CrmOwnerStep,
+    GotoStep,
+    HangupStep,
+    IvrStep,
+    PlayStep,
+    QueueStep,
+    RejectStep,
+    RingStep,
+    RingTarget,
+    Voicemail,
+    VoicemailStep,
+    WebhookStep,
+    Whisper as WhisperConfig,
+)
+from switchboard.core import commands as c
+from switchboard.core import events as e
+from switchboard.core.callbacks import CallbackManager
+from switchboard.core.callerinfo import CallerLists, normalize
+from switchboard.core.queues import QueueManager
+from switchboard.core.rules import CallFacts, RuleMatcher
+from switchboard.core.schedule import Calendar
+from switchboard.core.state import AgentRuntime, Call, Frame, Leg, Timer, Timers
+
+MAX_GOTOS = 20
+_PHONE = re.compile(r"^\+?[0-9]{3,20}$")
+# Reasons for which a call that ended unanswered is not a "missed" call.
+_NOT_MISSED = frozenset({"rejected"})
+
+
+class Switchboard:
+    """The routing brain. Feed it events with the current time; carry out what it returns."""
+
+    def __init__(self, config: Config, rng: random.Random) -> None:
+        self.config = config
+        self.rng = rng
+        self.calendar = Calendar(config)
+        self.lists = CallerLists(config)
+        self.matcher = RuleMatcher(config, self.calendar, self.lists)
+        self.numbers = {n.number: n for n in config.numbers}
+        self.agents = {a.id: AgentRuntime(config=a, status=a.status) for a in config.agents}
+        self.calls: dict[str, Call] = {}
+        self.legs: dict[str, Leg] = {}
+        self.timers = Timers()
+        self.active_by_number: dict[str, int] = {}
+        self.known: set[str] = set()
+        self.lost: set[str] = set()
+        self.pending_voicemail: dict[str, Call] = {}
+        self.out: list[c.Command] = []
+        self._seq = 0
+        self.queues = QueueManager(self)
+        self.callbacks = CallbackManager(self)
+        self._handlers: dict[type, Callable[[Any, float], None]] = {
+            e.CallArrived: self._on_call_arrived,
+            e.CallerHungUp: self._on_caller_hung_up,
+            e.DigitsReceived: self._on_digits,
+            e.PromptFinished: self._on_prompt_finished,
+            e.LegAnswered: self._on_leg_answered,
+            e.LegFailed: self._on_leg_failed,
+            e.LegHungUp: self._on_leg_hung_up,
+            e.AgentStatusChanged: self._on_agent_status,
+            e.AgentRegistered: self._on_agent_registered,
+            e.WebhookAnswered: self._on_webhook_answered,
+            e.WebhookFailed: self._on_request_failed,
+            e.CrmOwnerFound: self._on_crm_owner,
+            e.CrmLookupFailed: self._on_request_failed,
+            e.RecordingSaved: self._on_recording_saved,
+            e.CallbackRequested: self.callbacks.on_requested,
+        }
+
+    # ------------------------------------------------------------------ public API
+
+    def handle(self, event: e.Event, now: float) -> list[c.Command]:
+        """Apply one event; return the commands to carry out, in order."""
+        self.out = out = []
+        self._handlers[type(event)](event, now)
+        if self.queues.dirty:
+            self.queues.dispatch(now)
+        return out
+
+    def next_deadline(self) -> float | None:
+        """When ``on_timer`` wants to be called next (None: no timer pending)."""
+        return self.timers.next_deadline()
+
+    def on_timer(self, now: float) -> list[c.Command]:
+        """Fire every timer due at ``now``."""
+        self.out = out = []
+        timers = self.timers
+        while (timer := timers.pop_due(now)) is not None:
+            timer.fire(now)
+        if self.queues.dirty:
+            self.queues.dispatch(now)
+        return out
+
+    # ------------------------------------------------------------------ helpers
+
+    def next_id(self) -> int:
+        self._seq += 1
+        return self._seq
+
+    def later(self, when: float, fire: Callable[[float], None]) -> Timer:
+        return self.timers.add(when, fire)
+
+    def decide(self, channel: str, now: float, step: str, summary: str, **kw: Any) -> None:
+        self.out.append(c.Decision(channel, now, step, summary, **kw))
+
+    def set_agent_state(self, agent: AgentRuntime, state: Any, now: float) -> None:
+        if agent.state == state:
+            return
+        agent.state = state
+        if state == "idle":
+            agent.idle_since = now
+            agent.leg_id = None
+            self.queues.dirty = True
+        self.out.append(c.AgentStateChanged(agent.id, state, now))
+
+    def why_unavailable(self, agent: AgentRuntime, now: float) -> str | None:
+        """None when the agent can take a call now, else why not (for Decisions)."""
+        if not agent.registered:
+            return "not registered"
+        if agent.status != "available":
+            return f"on {agent.status}" if agent.status == "break" else "logged out"
+        if agent.state != "idle":
+            return agent.state
+        if agent.config.schedule is not None and not self.calendar.agent_on_shift(
+            agent.config, now
+        ):
+            return "outside shift"
+        return None
+
+    def agent_done(self, agent: AgentRuntime, now: float, wrapup: float) -> None:
+        """An agent's call ended: account talk time, then wrap-up, then idle."""
+        if agent.state == "talking":
+            agent.talk_time += now - agent.talk_started
+            agent.calls_taken += 1
+        if wrapup > 0:
+            self.set_agent_state(agent, "wrapup", now)
+            agent.leg_id = None
+            agent.wrapup_timer = self.later(
+                now + wrapup, lambda t: self.set_agent_state(agent, "idle", t)
+            )
+        else:
+            self.set_agent_state(agent, "idle", now)
+
+    def free_leg(self, leg_id: str, now: float) -> None:
+        """Forget a leg that ended without a conversation; its agent goes back to idle."""
+        leg = self.legs.pop(leg_id, None)
+        if leg is None or leg.agent_id is None:
+            return
+        agent = self.agents.get(leg.agent_id)
+        if agent is not None and agent.leg_id == leg_id and agent.state in ("ringing", "talking"):
+            self.set_agent_state(agent, "idle", now)
+
+    def cancel_legs(self, leg_ids: list[str], now: float) -> None:
+        if not leg_ids:
+            return
+        ringing = [lid for lid in leg_ids if lid in self.legs and not self.legs[lid].answered]
+        answered = [lid for lid in leg_ids if lid in self.legs and self.legs[lid].answered]
+        if ringing:
+            self.out.append(c.CancelRing(tuple(ringing)))
+        for lid in answered:
+            self.out.append(c.Hangup(lid, "caller gone"))
+        for lid in leg_ids:
+            self.free_leg(lid, now)
+
+    def ensure_answered(self, call: Call) -> None:
+        if not call.answered:
+            call.answered = True
+            self.out.append(c.Answer(call.id))
+
+    def play(self, call: Call, prompts: tuple[c.Utterance, ...], loop: bool = False) -> int:
+        self.ensure_answered(call)
+        pid = self.next_id()
+        self.out.append(c.Play(call.id, pid, prompts, loop))
+        call.music_on = loop
+        call.wait_play = 0 if loop else pid
+        return pid
+
+    # ------------------------------------------------------------------ arrival, schemes
+
+    def _on_call_arrived(self, ev: e.CallArrived, now: float) -> None:
+        if ev.call_id in self.calls:
+            return  # a retransmitted arrival; the world should not, but we stay idempotent
+        caller = normalize(ev.caller, self.config.country)
+        number = self.numbers.get(ev.dialed)
+        call = Call(ev.call_id, ev.dialed, caller, ev.caller, number, dict(ev.entities), now)
+        call.known = caller in self.known
+        self.calls[call.id] = call
+        if number is None:
+            self.decide(call.id, now, "number", f"no number {ev.dialed} configured")
+            self.out.append(c.Reject(call.id, 404, "Not Found"))
+            self.finish(call, "rejected", "rejected", now)
+            return
+        if self.callbacks.take_over_waiting_agent(call, now):
+            return
+        scheme = number.scheme
+        active = self.active_by_number.get(ev.dialed, 0)
+        if number.channels is not None and active >= number.channels:
+            self.out.append(c.ChannelsExhausted(ev.dialed, caller, now, number.channels))
+            ov = number.overflow
+            self.decide(
+                call.id, now, "overflow",
+                f"all {number.channels} channels of {ev.dialed} busy: {ov.action}",
+                details={"active": active, "limit": number.channels},
+            )
+            if ov.action == "reject" or ov.scheme is None:
+                self.out.append(c.Reject(call.id, ov.code, "Busy Here"))
+                self.finish(call, "missed", "overflow", now)
+                return
+            scheme = ov.scheme
+        else:
+            self.active_by_number[ev.dialed] = active + 1
+            call.counted_channel = True
+        self.enter_scheme(call, scheme, now)
+
+    def enter_scheme(self, call: Call, name: str, now: float) -> None:
+        call.gotos += 1
+        scheme = self.config.schemes.get(name)
+        if scheme is None or call.gotos > MAX_GOTOS:
+            why = f"scheme {name} unknown" if scheme is None else "too many gotos (a loop)"
+            self.decide(call.id, now, "rule", why)
+            self._refuse(call, 480, "Temporarily Unavailable", "hangup", now)
+            return
+        facts = CallFacts(call.caller, call.raw_caller, call.dialed, call.known, call.entities)
+        rule, passed = self.matcher.first_match(scheme, facts, now)
+        first_visit = call.gotos == 1
+        if first_visit:
+            self._remember_caller(call)
+        if rule is None:
+            self.decide(
+                call.id, now, "rule", f"no rule of scheme {name} matched",
+                skipped=tuple(passed), details={"scheme": name},
+            )
+            self._refuse(call, 480, "Temporarily Unavailable", "hangup", now)
+            return
+        call.rule = rule.name
+        call.rule_closed = rule.when.closed is not None
+        self.decide(
+            call.id, now, "rule", f"scheme {name}: rule {rule.name} matched",
+            rule=rule.name, skipped=tuple(passed), details={"scheme": name},
+        )
+        call.stack = [Frame(list(rule.steps), 0, f"{name}/{rule.name}")]
+        self.advance(call, now)
+
+    def _remember_caller(self, call: Call) -> None:
+        # W2: first-time callers go onto lists marked auto_add_new, after the rules saw them.
+        if not call.known:
+            for name, lst in self.config.lists.items():
+                if lst.auto_add_new and self.lists.add(name, call.caller):
+                    self.out.append(c.AddToList(name, call.caller))
+        self.known.add(call.caller)
+
+    def _refuse(self, call: Call, code: int, reason: str, exit_reason: Any, now: float) -> None:
+        if call.answered:
+            self.out.append(c.Hangup(call.id, reason))
+        else:
+            self.out.append(c.Reject(call.id, code, reason))
+        self.finish(call, "rejected" if exit_reason == "rejected" else "missed", exit_reason, now)
+
+    # ------------------------------------------------------------------ the step interpreter
+
+    def advance(self, call: Call, now: float) -> None:
+        """Run steps until one has to wait for the world, or the steps run out."""
+        while not call.ended:
+            if not call.stack:
+                self._end_of_steps(call, now)
+                return
+            frame = call.stack[-1]
+            if frame.index >= len(frame.steps):
+                call.stack.pop()
+                continue
+            step = frame.steps[frame.index]
+            frame.index += 1
+            call.phase = "routing"
+            if self._run_step(call, step, now):
+                return
+
+    def _end_of_steps(self, call: Call, now: float) -> None:
+        reason = call.last_exit or ("after_hours" if call.rule_closed else "hangup")
+        self.decide(call.id, now, "end", f"steps ran out: {reason}")
+        self._refuse(call, 480, "Temporarily Unavailable", reason, now)
+
+    def _run_step(self, call: Call, step: Any, now: float) -> bool:
+        """Start one step. True when the call now waits for an event."""
+        if isinstance(step, QueueStep):
+            return self.queues.join(call, step.queue.name, step.queue.priority, now)
+        if isinstance(step, PlayStep):
+            call.phase = "playing"
+            self.play(call, tuple(c.Prompt(p) for p in step.play))
+            return True
+        if isinstance(step, RingStep):
+            return self._ring_step(call, step.ring, now)
+        if isinstance(step, VoicemailStep):
+            self.start_voicemail(call, step.voicemail, now)
+            return True
+        if isinstance(step, IvrStep):
+            self._start_ivr(call, step.ivr, now)
+            return True
+        if isinstance(step, GotoStep):
+            call.stack = []
+            self.decide(call.id, now, "goto", f"go to scheme {step.goto}")
+            self.enter_scheme(call, step.goto, now)
+            return True
+        if isinstance(step, RejectStep):
+            self.decide(call.id, now, "reject", f"reject {step.reject.code}", rule=call.rule)
+            self._refuse(call, step.reject.code, step.reject.reason, "rejected", now)
+            return True
+        if isinstance(step, HangupStep):
+            reason = "after_hours" if call.rule_closed else "hangup"
+            self.decide(call.id, now, "hangup", "scheme hangs up")
+            self._refuse(call, 480, "Temporarily Unavailable", reason, now)
+            return True
+        if isinstance(step, CrmOwnerStep):
+            return self._ask_crm(call, step, now)
+        if isinstance(step, WebhookStep):
+            return self._ask_webhook(call, step, now)
+        if isinstance(step, AddToListStep):
+            if self.lists.add(step.add_to_list, call.caller):
+                self.out.append(c.AddToList(step.add_to_list, call.caller))
+            self.decide(call.id, now, "add_to_list", f"{call.caller} on list {step.add_to_list}")
+            return False
+        if isinstance(step, CallbackStep):
+            self.offer_callback(call, step.callback, now, call.arrived, 0, "callback step")
+            return True
+        raise TypeError(f"unknown step {step!r}")  # pragma: no cover - the model forbids it
+
+    # ------------------------------------------------------------------ ring steps (R4, R5)
+
+    def _ring_step(self, call: Call, target: RingTarget, now: float) -> bool:
+        targets: list[tuple[str, str, str | None]] = []  # (kind, address, agent id)
+        skipped: list[tuple[str, str]] = []
+        agent_ids = list(target.agents)
+        for group in target.groups:
+            agent_ids += [a.id for a in self.config.agents if group in a.groups]
+        for aid in agent_ids:
+            agent = self.agents.get(aid)
+            why = "unknown agent" if agent is None else self.why_unavailable(agent, now)
+            if why is None:
+                targets.append(("agent", aid, aid))
+            else:
+                skipped.append((aid, why))
+        for aid in target.mobiles:
+            agent = self.agents.get(aid)
+            if agent is None or not agent.config.mobile:
+                skipped.append((aid, "no mobile number"))
+            elif agent.state != "idle":
+                skipped.append((aid, f"busy: {agent.state}"))
+            else:
+                targets.append(("number", agent.config.mobile, aid))
+        targets += [("number", n, None) for n in target.numbers]
+        seen: set[tuple[str, str]] = set()
+        targets = [t for t in targets if (t[0], t[1]) not in seen and not seen.add((t[0], t[1]))]
+        self.decide(
+            call.id, now, "ring",
+            f"ring {', '.join(t[1] for t in targets) or 'nobody'} ({target.strategy}, "
+            f"{target.timeout:g} s)",
+            rule=call.rule, tried=tuple(t[1] for t in targets), skipped=tuple(skipped),
+        )
+        if not targets:
+            return False
+        call.ring_timeout = target.timeout
+        call.ring_whisper = target.whisper
+        if target.strategy == "linear":
+            call.linear_targets = targets[1:]
+            targets = targets[:1]
+        self.ring(call, targets, target.timeout, now)
+        return True
+
+    def ring(self, call: Call, targets: list[tuple[str, str, str | None]], timeout: float,
+             now: float) -> None:
+        legs = []
+        for kind, address, agent_id in targets:
+            leg_id = f"{call.id}-L{self.next_id()}"
+            self.legs[leg_id] = Leg(leg_id, kind, address, agent_id, call, "ring")  # type: ignore[arg-type]
+            call.legs.append(leg_id)
+            legs.append(c.LegTarget(leg_id, kind, address, agent_id))  # type: ignore[arg-type]
+            if agent_id is not None:
+                agent = self.agents[agent_id]
+                self.set_agent_state(agent, "ringing", now)
+                agent.leg_id = leg_id
+        call.phase = "ringing"
+        self.out.append(c.Ring(call.id, tuple(legs), call.raw_caller, timeout))
+        call.ring_timer = self.later(now + timeout, lambda t: self._ring_timed_out(call, t))
+
+    def _ring_timed_out(self, call: Call, now: float) -> None:
+        if call.ended or not call.legs:
+            return
+        self.decide(call.id, now, "ring", "no answer in time", tried=tuple(call.legs))
+        legs, call.legs = call.legs, []
+        self.cancel_legs(legs, now)
+        self._ring_round_over(call, now)
+
+    def _ring_round_over(self, call: Call, now: float) -> None:
+        if call.ring_timer is not None:
+            call.ring_timer.cancel()
+            call.ring_timer = None
+        if call.linear_targets:
+            nxt = call.linear_targets.pop(0)
+            self.ring(call, [nxt], call.ring_timeout, now)
+            return
+        call.last_exit = "no_answer"
+        self.advance(call, now)
+
+    def ring_one(self, call: Call, kind: str, address: str, agent_id: str | None,
+                 timeout: float, now: float) -> None:
+        call.ring_timeout = timeout
+        call.ring_whisper = True
+        self.ring(call, [(kind, address, agent_id)], timeout, now)
+
+    # ------------------------------------------------------------------ connect (whisper, bridge)
+
+    def connect(self, call: Call, leg: Leg, now: float, whisper: WhisperConfig | None) -> None:
+        """An agent (or mobile) answered for this call: whisper to them, then bridge."""
+        prompts: list[c.Utterance] = []
+        if whisper is not None:
+            number = call.number
+            if whisper.number_name and number is not None and number.name:
+                prompts.append(c.Prompt(f"number_name/{number.number}"))  # W1
+            if whisper.wait_time:
+                waited = now - (call.queue_joined if call.queue else call.arrived)
+                prompts += [c.Prompt("whisper_waited"), c.SayDuration(int(waited))]  # Q5
+        if prompts:
+            leg.whisper_play = self.next_id()
+            call.phase = "whisper"
+            self.out.append(c.Whisper(leg.id, leg.whisper_play, tuple(prompts)))
+            return
+        self.bridge(call, leg, now)
+
+    def bridge(self, call: Call, leg: Leg, now: float) -> None:
+        out = self.out
+        self.ensure_answered(call)
+        if call.music_on or call.wait_play:
+            out.append(c.StopPlay(call.id))
+            call.music_on = False
+            call.wait_play = 0
+        for t in call.timers:
+            t.cancel()
+        call.timers.clear()
+        if call.ring_timer is not None:
+            call.ring_timer.cancel()
+            call.ring_timer = None
+        call.linear_targets = []
+        call.legs = []
+        out.append(c.Bridge(call.id, leg.id))
+        call.phase = "bridged"
+        call.bridged_leg = leg.id
+        call.agent_id = leg.agent_id
+        call.answered_at = now
+        call.wait = now - (call.queue_joined if call.queue else call.arrived)
+        if call.entry is not None:
+            self.queues.answered(call, leg, now)
+        record = call.number is not None and call.number.record
+        if call.queue is not None:
+            record = record or self.queues.config(call.queue).record
+        if record:
+            out.append(c.Record(call.id, "call"))
+        if leg.agent_id is not None:
+            agent = self.agents[leg.agent_id]
+            self.set_agent_state(agent, "talking", now)
+            agent.leg_id = leg.id
+            agent.talk_started = now
+        self.decide(call.id, now, "bridge", f"connected to {leg.agent_id or leg.address}",
+                    details={"wait": round(call.wait, 3)})
+        self.served(call.caller, now, "served")
+
+    # ------------------------------------------------------------------ leg events
+
+    def _on_leg_answered(self, ev: e.LegAnswered, now: float) -> None:
+        leg = self.legs.get(ev.leg_id)
+        if leg is None or leg.answered:
+            return
+        leg.answered = True
+        if leg.purpose in ("callback_agent", "callback_customer"):
+            self.callbacks.leg_answered(leg, now)
+            return
+        call = leg.owner
+        assert isinstance(call, Call)
+        if call.ended:
+            self.out.append(c.Hangup(leg.id, "caller gone"))
+            self.free_leg(leg.id, now)
+            return
+        if leg.purpose == "queue":
+            self.queues.leg_answered(call, leg, now)
+            return
+        others = [lid for lid in call.legs if lid != leg.id]
+        call.legs = [leg.id]
+        self.cancel_legs(others, now)
+        if call.ring_timer is not None:
+            call.ring_timer.cancel()
+            call.ring_timer = None
+        if leg.agent_id is not None:
+            self.set_agent_state(self.agents[leg.agent_id], "talking", now)
+            self.agents[leg.agent_id].leg_id = leg.id
+            self.agents[leg.agent_id].talk_started = now
+        self.connect(call, leg, now, WhisperConfig(wait_time=False) if call.ring_whisper else None)
+
+    def _on_leg_failed(self, ev: e.LegFailed, now: float) -> None:
+        leg = self.legs.get(ev.leg_id)
+        if leg is None:
+            return
+        if leg.purpose in ("callback_agent", "callback_customer"):
+            self.callbacks.leg_failed(leg, ev.reason, now)
+            return
+        call = leg.owner
+        assert isinstance(call, Call)
+        self.free_leg(leg.id, now)
+        if leg.purpose == "queue":
+            self.queues.leg_failed(call, leg, ev.reason, now)
+            return
+        if leg.id in call.legs:
+            call.legs.remove(leg.id)
+            self.decide(call.id, now, "ring", f"{leg.agent_id or leg.address}: {ev.reason}")
+            if not call.legs and not call.ended:
+                self._ring_round_over(call, now)
+
+    def _on_leg_hung_up(self, ev: e.LegHungUp, now: float) -> None:
+        leg = self.legs.get(ev.leg_id)
+        if leg is None:
+            return
+        if leg.purpose in ("callback_agent", "callback_customer"):
+            self.callbacks.leg_hung_up(leg, now)
+            return
+        call = leg.owner
+        assert isinstance(call, Call)
+        if call.bridged_leg == leg.id:
+            self.out.append(c.Hangup(call.id, "agent hung up"))
+            self.end_conversation(call, now)
+            return
+        # Hung up before the bridge (during the whisper): try again as if not answered.
+        self.free_leg(leg.id, now)
+        if leg.id in call.legs:
+            call.legs.remove(leg.id)
+        if call.ended:
+            return
+        if leg.purpose == "queue":
+            self.queues.leg_failed(call, leg, "rejected", now)
+        elif not call.legs:
+            self._ring_round_over(call, now)
+
+    def end_conversation(self, call: Call, now: float) -> None:
+        """A bridged call is over (either side hung up; the other side was hung up)."""
+        leg = self.legs.pop(call.bridged_leg or "", None)
+        wrapup = self.queues.config(call.queue).wrapup if call.queue else 0.0
+        if leg is not None and leg.agent_id is not None:
+            agent = self.agents[leg.agent_id]
+            talk = now - agent.talk_started
+            if call.queue is not None:
+                self.queues.handled(call.queue, agent, talk, wrapup)
+            self.agent_done(agent, now, wrapup)
+        self.finish(call, "answered", "answered", now)
+
+    # ------------------------------------------------------------------ caller events
+
+    def _on_caller_hung_up(self, ev: e.CallerHungUp, now: float) -> None:
+        call = self.calls.get(ev.call_id)
+        if call is None or call.ended:
+            return
+        if call.phase == "bridged" and call.bridged_leg is not None:
+            self.out.append(c.Hangup(call.bridged_leg, "caller hung up"))
+            self.end_conversation(call, now)
+            return
+        if call.phase == "recording":
+            self.pending_voicemail[call.id] = call
+            self.finish(call, "missed", "voicemail", now)
+            return
+        if call.phase == "closing":  # hung up while hearing a confirmation
+            self.finish(call, "missed", call.last_exit or "callback", now)  # type: ignore[arg-type]
+            return
+        reason = "abandoned" if call.entry is not None or call.queue else "hangup"
+        if call.rule_closed and reason == "hangup":
+            reason = "after_hours"
+        self.decide(call.id, now, "hangup", f"caller hung up while {call.phase}")
+        self.finish(call, "missed", reason, now)  # type: ignore[arg-type]
+
+    def _on_prompt_finished(self, ev: e.PromptFinished, now: float) -> None:
+        call = self.calls.get(ev.channel_id)
+        if call is None:
+            leg = self.legs.get(ev.channel_id)
+            if leg is not None and leg.whisper_play == ev.play_id:
+                owner = leg.owner
+                if isinstance(owner, Call) and owner.phase == "whisper" and not owner.ended:
+                    self.bridge(owner, leg, now)
+                elif not isinstance(owner, Call):
+                    self.callbacks.whisper_done(leg, now)
+            return
+        if call.wait_play != ev.play_id or call.ended:
+            return
+        call.wait_play = 0
+        phase = call.phase
+        if phase == "queued":
+            self.queues.resume_music(call)
+        elif phase == "vm_greeting":
+            self._start_recording(call, now)
+        elif phase == "ivr":
+            self._ivr_wait_digit(call, now)
+        elif phase == "closing":
+            self.out.append(c.Hangup(call.id, "done"))
+            self.finish(call, "missed", call.last_exit or "callback", now)  # type: ignore[arg-type]
+        else:
+            self.advance(call, now)
+
+    def _on_digits(self, ev: e.DigitsReceived, now: float) -> None:
+        call = self.calls.get(ev.channel_id)
+        if call is None or call.ended or not ev.digits:
+            return
+        if call.phase == "ivr":
+            self._ivr_digit(call, ev.digits[0], now)
+        elif call.phase == "queued" and call.entry is not None:
+            self.queues.exit_key(call, ev.digits[0], now)
+
+    # ------------------------------------------------------------------ agents
+
+    def _on_agent_status(self, ev: e.AgentStatusChanged, now: float) -> None:
+        agent = self.agents.get(ev.agent_id)
+        if agent is None:
+            return
+        agent.status = ev.status
+        self.queues.dirty = True
+        if ev.status == "offline":
+            self.queues.check_empty(now)
+
+    def _on_agent_registered(self, ev: e.AgentRegistered, now: float) -> None:
+        agent = self.agents.get(ev.agent_id)
+        if agent is None:
+            return
+        agent.registered = ev.registered
+        self.queues.dirty = True
+        if not ev.registered:
+            self.queues.check_empty(now)
+
+    # ------------------------------------------------------------------ IVR (R7)
+
+    def _start_ivr(self, call: Call, name: str, now: float) -> None:
+        call.stack = []
+        call.ivr = name
+        call.ivr_tries = 0
+        self.decide(call.id, now, "ivr", f"menu {name}")
+        if not call.collecting:
+            self.ensure_answered(call)
+            call.collecting = True
+            self.out.append(c.CollectDigits(call.id))
+        self._ivr_prompt(call, False)
+
+    def _ivr_prompt(self, call: Call, invalid: bool) -> None:
+        menu = self.config.ivr[call.ivr or ""]
+        prompts = ([menu.invalid_prompt] if invalid else []) + list(menu.prompt)
+        self.play(call, tuple(c.Prompt(p) for p in prompts))
+        call.phase = "ivr"
+
+    def _ivr_wait_digit(self, call: Call, now: float) -> None:
+        menu = self.config.ivr[call.ivr or ""]
+        call.digit_timer = self.later(now + menu.timeout, lambda t: self._ivr_retry(call, t, None))
+
+    def _ivr_digit(self, call: Call, digit: str, now: float) -> None:
+        menu = self.config.ivr[call.ivr or ""]
+        if call.digit_timer is not None:
+            call.digit_timer.cancel()
+        steps = menu.options.get(digit)
+        if steps is None:
+            self._ivr_retry(call, now, digit)
+            return
+        if call.wait_play:
+            self.out.append(c.StopPlay(call.id))
+            call.wait_play = 0
+        self.decide(call.id, now, "ivr", f"menu {call.ivr}: pressed {digit}")
+        call.ivr = None
+        call.stack = [Frame(list(steps), 0, f"ivr/{digit}")]
+        self.advance(call, now)
+
+    def _ivr_retry(self, call: Call, now: float, digit: str | None) -> None:
+        if call.ended or call.ivr is None:
+            return
+        menu = self.config.ivr[call.ivr]
+        call.ivr_tries += 1
+        what = "no digit" if digit is None else f"invalid digit {digit}"
+        if call.ivr_tries > menu.retries:
+            self.decide(call.id, now, "ivr", f"menu {call.ivr}: {what}, out of retries")
+            call.ivr = None
+            call.stack = [Frame(list(menu.on_timeout), 0, "ivr/timeout")]
+            self.advance(call, now)
+            return
+        self.decide(call.id, now, "ivr", f"menu {call.ivr}: {what}, repeat")
+        if call.wait_play:
+            self.out.append(c.StopPlay(call.id))
+        self._ivr_prompt(call, True)
+
+    # ------------------------------------------------------------------ voicemail (M4)
+
+    def start_voicemail(self, call: Call, box_name: str, now: float) -> None:
+        box = self.config.voicemail.get(box_name) or Voicemail()
+        call.voicemail = box_name
+        self.decide(call.id, now, "voicemail", f"voicemail box {box_name}")
+        self.play(call, (*(c.Prompt(p) for p in box.greeting), c.Prompt("voicemail_beep")))
+        call.phase = "vm_greeting"
+
+    def _start_recording(self, call: Call, now: float) -> None:
+        box = self.config.voicemail.get(call.voicemail or "") or Voicemail()
+        call.phase = "recording"
+        self.out.append(c.Record(call.id, "voicemail", box.max_length, call.voicemail))
+        call.timers.append(self.later(now + box.max_length + 2, lambda t: self._vm_over(call, t)))
+
+    def _vm_over(self, call: Call, now: float) -> None:
+        if not call.ended and call.phase == "recording":
+            self.out.append(c.Hangup(call.id, "voicemail full"))
+            self.pending_voicemail[call.id] = call
+            self.finish(call, "missed", "voicemail", now)
+
+    def _on_recording_saved(self, ev: e.RecordingSaved, now: float) -> None:
+        if ev.kind != "voicemail":
+            return
+        call = self.pending_voicemail.pop(ev.channel_id, None)
+        if call is None:
+            live = self.calls.get(ev.channel_id)
+            if live is None or live.phase != "recording":
+                return
+            self.out.append(c.Hangup(live.id, "voicemail saved"))
+            self.finish(live, "missed", "voicemail", now)
+            call = live
+        box = self.config.voicemail.get(call.voicemail or "") or Voicemail()
+        payload: dict[str, object] = {
+            "number": call.caller, "dialed": call.dialed, "url": ev.url,
+            "duration": round(ev.duration, 1), "at": now, "box": call.voicemail,
+        }
+        for target in box.notify:
+            self.out.append(c.Notify(target, "voicemail", payload))
+        if box.crm_task:
+            self.out.append(c.CreateCrmTask(
+                call.caller, call.crm_owner or self.config.missed.head_agent,
+                now + self.config.missed.task_deadline, f"Call back {call.caller}: voicemail",
+                ev.url,
+            ))
+
+    # ------------------------------------------------------------------ CRM (R1), webhook (R6)
+
+    def _ask_crm(self, call: Call, step: CrmOwnerStep, now: float) -> bool:
+        crm = self.config.crm
+        if crm is None:
+            self.decide(call.id, now, "crm_owner", "no crm configured: skipped")
+            return False
+        req = self.next_id()
+        call.request_id = req
+        call.ring_timeout = step.crm_owner.ring_timeout
+        call.phase = "crm"
+        self.out.append(c.LookupCrmOwner(call.id, req, call.caller, step.crm_owner.timeout))
+        call.request_timer = self.later(
+            now + step.crm_owner.timeout, lambda t: self._request_timed_out(call, req, t)
+        )
+        return True
+
+    def _ask_webhook(self, call: Call, step: WebhookStep, now: float) -> bool:
+        endpoint = self.config.webhooks.get(step.webhook.endpoint)
+        url = endpoint.url if endpoint is not None else step.webhook.endpoint
+        req = self.next_id()
+        call.request_id = req
+        call.ring_timeout = step.webhook.ring_timeout
+        call.phase = "webhook"
+        number = call.number
+        payload: dict[str, object] = {
+            "call_id": call.id, "caller": call.caller, "dialed": call.dialed,
+            "number_name": number.name if number else "", "entities": dict(call.entities),
+            "known_caller": call.known, "at": now,
+        }
+        self.out.append(c.AskWebhook(call.id, req, url, payload, step.webhook.timeout))
+        call.request_timer = self.later(
+            now + step.webhook.timeout, lambda t: self._request_timed_out(call, req, t)
+        )
+        return True
+
+    def _take_reply(self, call_id: str, request_id: int) -> Call | None:
+        call = self.calls.get(call_id)
+        if call is None or call.ended or call.request_id != request_id or request_id == 0:
+            return None  # late or unknown answer: the timeout already moved the call on
+        call.request_id = 0
+        if call.request_timer is not None:
+            call.request_timer.cancel()
+            call.request_timer = None
+        return call
+
+    def _request_timed_out(self, call: Call, req: int, now: float) -> None:
+        if call.ended or call.request_id != req:
+            return
+        call.request_id = 0
+        self.decide(call.id, now, call.phase, f"{call.phase} timed out: next step")
+        self.advance(call, now)
+
+    def _on_request_failed(self, ev: e.WebhookFailed | e.CrmLookupFailed, now: float) -> None:
+        call = self._take_reply(ev.call_id, ev.request_id)
+        if call is None:
+            return
+        self.decide(call.id, now, call.phase, f"{call.phase} failed ({ev.reason}): next step")
+        self.advance(call, now)
+
+    def _on_crm_owner(self, ev: e.CrmOwnerFound, now: float) -> None:
+        call = self._take_reply(ev.call_id, ev.request_id)
+        if call is None:
+            return
+        call.crm_owner = ev.agent_id
+        self._ring_named_agent(call, ev.agent_id, "crm_owner", now)
+
+    def _ring_named_agent(self, call: Call, agent_id: str | None, step: str, now: float) -> None:
+        agent = self.agents.get(agent_id or "")
+        why = "no owner" if agent_id is None else (
+            "unknown agent" if agent is None else self.why_unavailable(agent, now))
+        if why is not None or agent is None:
+            self.decide(call.id, now, step, f"{agent_id or 'nobody'}: {why}: next step",
+                        skipped=((agent_id or "-", why or ""),))
+            self.advance(call, now)
+            return
+        self.decide(call.id, now, step, f"ring {agent.id}", tried=(agent.id,))
+        self.ring_one(call, "agent", agent.id, agent.id, call.ring_timeout, now)
+
+    def _on_webhook_answered(self, ev: e.WebhookAnswered, now: float) -> None:
+        call = self._take_reply(ev.call_id, ev.request_id)
+        if call is None:
+            return
+        target = ev.target if isinstance(ev.target, dict) else {}
+        agent, number, scheme = target.get("agent"), target.get("number"), target.get("scheme")
+        if isinstance(agent, str | int) and not isinstance(agent, bool):
+            self._ring_named_agent(call, str(agent), "webhook", now)
+        elif isinstance(number, str) and _PHONE.match(number.replace(" ", "")):
+            self.decide(call.id, now, "webhook", f"ring number {number}", tried=(number,))
+            self.ring_one(call, "number", number.replace(" ", ""), None, call.ring_timeout, now)
+        elif isinstance(scheme, str) and scheme in self.config.schemes:
+            self.decide(call.id, now, "webhook", f"go to scheme {scheme}")
+            call.stack = []
+            self.enter_scheme(call, scheme, now)
+        else:
+            self.decide(call.id, now, "webhook", "reply names no agent, number or known scheme: "
+                        "next step", details={"reply": {k: str(v)[:80] for k, v in target.items()}})
+            self.advance(call, now)
+
+    # ------------------------------------------------------------------ callbacks, ledger
+
+    def offer_callback(self, call: Call, queue: str, now: float, joined: float, priority: int,
+                       why: str) -> None:
+        """Register a callback for this caller (keeping ``joined``), confirm, hang up."""
+        job = self.callbacks.request(call.caller, queue, now, joined, priority, why, call.dialed)
+        self.decide(call.id, now, "callback",
+                    f"callback to {call.caller} via {queue}" if job else "callback already pending")
+        call.last_exit = "callback"
+        self.play(call, (c.Prompt("callback_confirmed"),))
+        call.phase = "closing"
+
+    def served(self, number: str, now: float, why: str) -> None:
+        """A number was served (answered, or called back): close its lost entry (M2)."""
+        if number in self.lost:
+            self.lost.discard(number)
+            self.out.append(c.LostChanged(number, "recovered", now, why))
+        self.callbacks.cancel_for(number, now, f"{why}")
+
+    def finish(self, call: Call, outcome: Any, reason: Any, now: float) -> None:
+        """The inbound call is over: clean up, record it, and follow up a missed call."""
+        if call.ended:
+            return
+        call.ended = True
+        call.phase = "ended"
+        for t in call.timers:
+            t.cancel()
+        for t in (call.ring_timer, call.request_timer, call.digit_timer):
+            if t is not None:
+                t.cancel()
+        if call.entry is not None and call.entry.active:
+            exit_reason = reason if reason in ("timeout", "full", "empty", "exit_key") else (
+                "abandoned")
+            self.queues.leave(call.entry, exit_reason, now)
+        if call.legs:
+            legs, call.legs = call.legs, []
+            self.cancel_legs(legs, now)
+        if call.counted_channel:
+            self.active_by_number[call.dialed] -= 1
+        self.calls.pop(call.id, None)
+        talk = now - call.answered_at if call.answered_at is not None else 0.0
+        wait = call.wait if call.answered_at is not None else (
+            now - call.queue_joined if call.queue else now - call.arrived)
+        self.out.append(c.CallFinished(
+            call.id, call.dialed, call.caller, call.arrived, now, outcome, reason,
+            call.agent_id, call.queue, wait, call.answered_at, talk, call.rule,
+        ))
+        if outcome == "missed" and reason not in _NOT_MISSED:
+            self._follow_up_missed(call, reason, now)
+
+    def _follow_up_missed(self, call: Call, reason: str, now: float) -> None:
+        """M1-M3, M5: lost list, notifications, CRM task, auto-callback."""
+        number = call.caller
+        if not number:
+            return
+        missed = self.config.missed
+        if number not in self.lost:
+            self.lost.add(number)
+            self.out.append(c.LostChanged(number, "lost", now, reason))
+        payload: dict[str, object] = {
+            "number": number, "dialed": call.dialed, "at": now, "reason": reason,
+            "queue": call.queue, "waited": round(now - call.arrived, 1),
+        }
+        for target in missed.notify:
+            self.out.append(c.Notify(target, "missed_call", payload))
+        if missed.crm_task and call.voicemail is None:
+            self.out.append(c.CreateCrmTask(
+                number, call.crm_owner or missed.head_agent, now + missed.task_deadline,
+                f"Call back {number}: missed call to {call.dialed}",
+            ))
+        if missed.auto_callback and reason != "callback":
+            queue = missed.callback_queue or call.queue
+            if queue is not None and queue in self.config.queues:
+                self.callbacks.request(number, queue, now, now, missed.priority, "missed call",
+                                       call.dialed)
