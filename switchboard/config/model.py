@@ -383,7 +383,7 @@ STEP_KINDS = (
 def step_kind(step: Any) -> str:
     """The YAML key of a step (``queue``, ``ring``, ...)."""
     for name in type(step).model_fields:
-        return name
+        return str(name)
     raise TypeError(step)
 
 

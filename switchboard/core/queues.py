@@ -283,9 +283,10 @@ class QueueManager:
         entry.ring_timer = sb.later(now + q.cfg.ring_timeout,
                                     lambda t: self._ring_timed_out(entry, t))
         chosen = {a.id for a in agents}
+        not_chosen = "not chosen: " + q.cfg.strategy.value
         skipped = tuple(
-            (m, sb.why_unavailable(sb.agents[m], now) or (
-                "rung already this round" if m in entry.tried else "not chosen: " + q.cfg.strategy.value))
+            (m, sb.why_unavailable(sb.agents[m], now)
+             or ("rung already this round" if m in entry.tried else not_chosen))
             for m in q.members if m not in chosen
         )
         channel = call.id if call is not None else f"callback:{job.number}"  # type: ignore[union-attr]

@@ -39,7 +39,9 @@ def ranker(name: str) -> Callable[[Ranker], Ranker]:
 
 @ranker("ring_all")
 @ranker("linear")
-def _in_order(cands: list[AgentRuntime], cur: QueueCursor, rng: random.Random) -> list[AgentRuntime]:
+def _in_order(
+    cands: list[AgentRuntime], cur: QueueCursor, rng: random.Random
+) -> list[AgentRuntime]:
     return cands
 
 

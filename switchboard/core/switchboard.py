@@ -28,6 +28,8 @@ from switchboard.config.model import (
     Voicemail,
     VoicemailStep,
     WebhookStep,
+)
+from switchboard.config.model import (
     Whisper as WhisperConfig,
 )
 from switchboard.core import commands as c
@@ -89,7 +91,8 @@ class Switchboard:
 
     def handle(self, event: e.Event, now: float) -> list[c.Command]:
         """Apply one event; return the commands to carry out, in order."""
-        self.out = out = []
+        out: list[c.Command] = []
+        self.out = out
         self._handlers[type(event)](event, now)
         if self.queues.dirty:
             self.queues.dispatch(now)
@@ -101,7 +104,8 @@ class Switchboard:
 
     def on_timer(self, now: float) -> list[c.Command]:
         """Fire every timer due at ``now``."""
-        self.out = out = []
+        out: list[c.Command] = []
+        self.out = out
         timers = self.timers
         while (timer := timers.pop_due(now)) is not None:
             timer.fire(now)
@@ -365,8 +369,10 @@ class Switchboard:
             else:
                 targets.append(("number", agent.config.mobile, aid))
         targets += [("number", n, None) for n in target.numbers]
-        seen: set[tuple[str, str]] = set()
-        targets = [t for t in targets if (t[0], t[1]) not in seen and not seen.add((t[0], t[1]))]
+        unique: dict[tuple[str, str], tuple[str, str, str | None]] = {}
+        for t in targets:
+            unique.setdefault((t[0], t[1]), t)
+        targets = list(unique.values())
         self.decide(
             call.id, now, "ring",
             f"ring {', '.join(t[1] for t in targets) or 'nobody'} ({target.strategy}, "
@@ -581,13 +587,13 @@ class Switchboard:
             self.finish(call, "missed", "voicemail", now)
             return
         if call.phase == "closing":  # hung up while hearing a confirmation
-            self.finish(call, "missed", call.last_exit or "callback", now)  # type: ignore[arg-type]
+            self.finish(call, "missed", call.last_exit or "callback", now)
             return
         reason = "abandoned" if call.entry is not None or call.queue else "hangup"
         if call.rule_closed and reason == "hangup":
             reason = "after_hours"
         self.decide(call.id, now, "hangup", f"caller hung up while {call.phase}")
-        self.finish(call, "missed", reason, now)  # type: ignore[arg-type]
+        self.finish(call, "missed", reason, now)
 
     def _on_prompt_finished(self, ev: e.PromptFinished, now: float) -> None:
         call = self.calls.get(ev.channel_id)
@@ -612,7 +618,7 @@ class Switchboard:
             self._ivr_wait_digit(call, now)
         elif phase == "closing":
             self.out.append(c.Hangup(call.id, "done"))
-            self.finish(call, "missed", call.last_exit or "callback", now)  # type: ignore[arg-type]
+            self.finish(call, "missed", call.last_exit or "callback", now)
         else:
             self.advance(call, now)
 
@@ -873,9 +879,9 @@ class Switchboard:
         call.phase = "ended"
         for t in call.timers:
             t.cancel()
-        for t in (call.ring_timer, call.request_timer, call.digit_timer):
-            if t is not None:
-                t.cancel()
+        for maybe in (call.ring_timer, call.request_timer, call.digit_timer):
+            if maybe is not None:
+                maybe.cancel()
         if call.entry is not None and call.entry.active:
             exit_reason = reason if reason in ("timeout", "full", "empty", "exit_key") else (
                 "abandoned")
