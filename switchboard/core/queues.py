@@ -382,7 +382,9 @@ class QueueManager:
                 busy.append(now - a.talk_started)
         pos = self.position(entry)
         waited = now - entry.joined
-        return {est.name: est.estimate(pos, free, busy, waited) for est in q.estimators}
+        estimates = {est.name: est.estimate(pos, free, busy, waited) for est in q.estimators}
+        # No agent serving at all: no honest estimate exists, so none is given.
+        return {k: v for k, v in estimates.items() if v != float("inf")}
 
     def _announce(self, call: Call, now: float) -> None:
         entry = call.entry
@@ -400,7 +402,7 @@ class QueueManager:
         prompts: list[c.Utterance] = []
         if ann.position:
             prompts += [c.Prompt("queue_position"), c.SayNumber(pos)]
-        if ann.eta:
+        if ann.eta and "switchboard" in estimates:
             prompts += [c.Prompt("queue_eta"), c.SayDuration(int(estimates["switchboard"]))]
         if prompts:
             sb.play(call, tuple(prompts))

@@ -327,7 +327,7 @@ class Switchboard:
             self._refuse(call, step.reject.code, step.reject.reason, "rejected", now)
             return True
         if isinstance(step, HangupStep):
-            reason = "after_hours" if call.rule_closed else "hangup"
+            reason = call.last_exit or ("after_hours" if call.rule_closed else "hangup")
             self.decide(call.id, now, "hangup", "scheme hangs up")
             self._refuse(call, 480, "Temporarily Unavailable", reason, now)
             return True

@@ -1,0 +1,175 @@
+"""Races and edges: the cases a real PBX meets every day."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+import zoneinfo
+
+from switchboard.core import commands as c
+from switchboard.core import events as e
+
+from .harness import Driver, config, kinds, of, one
+
+TEXT = """
+timezone: Europe/Kyiv
+numbers: [{number: "100", scheme: main, name: Shop}]
+agents: [{id: "201"}, {id: "202"}]
+schemes: {main: {rules: [{name: all, steps: [{queue: q}]}]}}
+queues:
+  q: {members: ["201", "202"], wrapup: 0, strategy: %s}
+"""
+
+
+def test_agent_answers_just_after_the_caller_hung_up() -> None:
+    d = Driver(config(TEXT % "ring_all"))
+    d.arrive("c1")
+    legs = d.ringing()
+    out = d.send(e.CallerHungUp("c1"))
+    assert one(c.CancelRing, out).leg_ids == (legs["201"], legs["202"])
+    assert one(c.CallFinished, out).reason == "abandoned"
+    # The world promised no event after CancelRing; a stray one must not break anything.
+    assert d.send(e.LegAnswered(legs["201"])) == []
+    assert d.sb.agents["201"].state == "idle" and not d.sb.legs and not d.sb.calls
+
+
+def test_agent_answers_just_before_the_caller_hangs_up_during_the_whisper() -> None:
+    d = Driver(config(TEXT % "ring_all"))
+    d.arrive("c1")
+    legs = d.ringing()
+    out = d.send(e.LegAnswered(legs["201"]))
+    whisper = one(c.Whisper, out)
+    out = d.send(e.CallerHungUp("c1"))
+    assert kinds(out) == ["Hangup", "CallFinished", "LostChanged", "CreateCrmTask"]
+    assert one(c.Hangup, out).channel_id == legs["201"]
+    fin = one(c.CallFinished, out)
+    assert (fin.outcome, fin.reason, fin.agent_id) == ("missed", "abandoned", None)
+    # The whisper's end arrives late: ignored, nothing is bridged.
+    assert d.send(e.PromptFinished(legs["201"], whisper.play_id)) == []
+    assert d.sb.agents["201"].state == "idle"
+    assert not d.sb.legs and not d.sb.calls
+
+
+def test_agent_hangs_up_during_the_whisper_and_the_caller_is_offered_to_the_next() -> None:
+    d = Driver(config(TEXT % "linear"))
+    d.arrive("c1")
+    leg = d.ringing()["201"]
+    d.send(e.LegAnswered(leg))
+    out = d.send(e.LegHungUp(leg))
+    ring = one(c.Ring, out)
+    assert [t.agent_id for t in ring.legs] == ["202"]
+    assert d.sb.calls["c1"].phase == "queued"
+
+
+def test_ringing_everybody_then_one_busy_the_rest_keep_ringing() -> None:
+    d = Driver(config(TEXT % "ring_all"))
+    d.arrive("c1")
+    legs = d.ringing()
+    out = d.send(e.LegFailed(legs["201"], "busy"))
+    assert not of(c.CancelRing, out)
+    out = d.answer(legs["202"])
+    assert c.Bridge("c1", legs["202"]) in out
+
+
+def test_duplicate_arrival_and_unknown_channels_are_ignored() -> None:
+    d = Driver(config(TEXT % "ring_all"))
+    d.arrive("c1")
+    assert d.arrive("c1") == []
+    assert d.send(e.LegAnswered("nope")) == []
+    assert d.send(e.LegHungUp("nope")) == []
+    assert d.send(e.CallerHungUp("nope")) == []
+    assert d.send(e.DigitsReceived("nope", "1")) == []
+    assert d.send(e.PromptFinished("nope", 99)) == []
+    assert d.send(e.AgentStatusChanged("999", "break")) == []
+
+
+def test_unknown_dialed_number_is_rejected_404_and_recorded() -> None:
+    d = Driver(config(TEXT % "ring_all"))
+    out = d.arrive("c1", dialed="555")
+    assert one(c.Reject, out).code == 404
+    assert one(c.CallFinished, out).outcome == "rejected"
+
+
+def test_no_leaked_calls_legs_or_timers_after_a_busy_hour() -> None:
+    d = Driver(config(TEXT % "random"), seed=5)
+    rng = random.Random(9)
+    live: dict[str, str] = {}  # call -> answered leg
+    for i in range(300):
+        d.now += rng.expovariate(1 / 20)
+        call = f"c{i}"
+        d.arrive(call, caller=f"+38067{i:07d}")
+        d.advance(0)
+        for cid, leg in list(live.items()):
+            if rng.random() < 0.3:
+                d.send(e.LegHungUp(leg) if rng.random() < 0.5 else e.CallerHungUp(cid))
+                del live[cid]
+        for r in of(c.Ring, d.log[-20:]):
+            for t in r.legs:
+                if t.leg_id in d.sb.legs and not d.sb.legs[t.leg_id].answered:
+                    if rng.random() < 0.2:
+                        d.send(e.LegFailed(t.leg_id, "no_answer"))
+                    else:
+                        d.answer(t.leg_id)
+                        if r.call_id in d.sb.calls:
+                            live[r.call_id or ""] = t.leg_id
+        if rng.random() < 0.1 and call in d.sb.calls and call not in live:
+            d.send(e.CallerHungUp(call))
+    for cid, leg in live.items():
+        d.send(e.CallerHungUp(cid))
+    for cid in list(d.sb.calls):
+        d.send(e.CallerHungUp(cid))
+    d.advance(3600)
+    assert not d.sb.calls and not d.sb.legs
+    assert all(a.state == "idle" for a in d.sb.agents.values())
+    assert all(not q.entries for q in d.sb.queues.queues.values())
+    assert d.sb.next_deadline() is None
+    finished = of(c.CallFinished, d.log)
+    assert len(finished) == 300 and len({f.call_id for f in finished}) == 300
+
+
+def test_same_events_same_commands() -> None:
+    def run(seed: int) -> list[c.Command]:
+        d = Driver(config(TEXT % "random"), seed=seed)
+        for i in range(20):
+            d.now += 7
+            d.arrive(f"c{i}", caller=f"+38067{i:07d}")
+            for leg in list(d.ringing(d.log[-6:]).values())[:1]:
+                if leg in d.sb.legs:
+                    d.answer(leg)
+        return d.log
+
+    assert run(4) == run(4)
+
+
+NIGHT = """
+timezone: Europe/Kyiv
+numbers: [{number: "100", scheme: main}]
+schedules:
+  night: {weekly: {"sat": "22:00-06:00"}}
+schemes:
+  main:
+    rules:
+      - {name: night, when: {open: night}, steps: [{play: after_hours}]}
+      - {name: day, steps: [{play: greeting}]}
+"""
+
+
+def _at(y: int, mo: int, d: int, h: int, mi: int, s: int = 0) -> float:
+    return dt.datetime(y, mo, d, h, mi, s, tzinfo=zoneinfo.ZoneInfo("Europe/Kyiv")).timestamp()
+
+
+def rule_at(ts: float) -> str | None:
+    d = Driver(config(NIGHT), now=ts)
+    out = d.arrive("c1")
+    return [x for x in of(c.Decision, out) if x.step == "rule"][0].rule
+
+
+def test_a_night_range_runs_past_midnight_across_the_dst_change() -> None:
+    # 2026-10-24 is a Saturday; clocks go back at 04:00 local on Sunday 2026-10-25.
+    assert rule_at(_at(2026, 10, 24, 21, 59, 59)) == "day"
+    assert rule_at(_at(2026, 10, 24, 22, 0)) == "night"
+    assert rule_at(_at(2026, 10, 25, 0, 0)) == "night"
+    assert rule_at(_at(2026, 10, 25, 5, 59, 59)) == "night"
+    assert rule_at(_at(2026, 10, 25, 6, 0)) == "day"
+    # The night lasted 9 real hours, not 8: 22:00 EEST -> 06:00 EET.
+    assert _at(2026, 10, 25, 6, 0) - _at(2026, 10, 24, 22, 0) == 9 * 3600
