@@ -133,6 +133,9 @@ class Agent(Model):
     skills: list[str] = Field(default_factory=list)
     groups: list[str] = Field(default_factory=list)
     weight: float = Field(default=1.0, gt=0, description="For weighted_random")
+    ring_timeout: float | None = Field(
+        default=None, gt=0, description="Ring this agent this long (overrides the queue's)"
+    )
     status: Literal["available", "break", "offline"] = "available"
 
     @field_validator("id", mode="before")

@@ -278,10 +278,12 @@ class QueueManager:
             targets.append(c.LegTarget(leg_id, "agent", agent.id, agent.id))
         q.cursor.last_rung = q.members.index(agents[-1].id)
         caller_id = call.raw_caller if call is not None else (job.number if job else "")
-        sb.out.append(c.Ring(call.id if call else None, tuple(targets), caller_id,
-                             q.cfg.ring_timeout))
-        entry.ring_timer = sb.later(now + q.cfg.ring_timeout,
-                                    lambda t: self._ring_timed_out(entry, t))
+        # One agent rung: their own ring timeout wins; ring-all uses the queue's.
+        timeout = q.cfg.ring_timeout
+        if len(agents) == 1 and agents[0].config.ring_timeout is not None:
+            timeout = agents[0].config.ring_timeout
+        sb.out.append(c.Ring(call.id if call else None, tuple(targets), caller_id, timeout))
+        entry.ring_timer = sb.later(now + timeout, lambda t: self._ring_timed_out(entry, t))
         chosen = {a.id for a in agents}
         not_chosen = "not chosen: " + q.cfg.strategy.value
         skipped = tuple(

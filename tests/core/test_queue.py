@@ -327,3 +327,14 @@ def test_eta_uses_handling_times_observed_in_the_queue() -> None:
     assert eta.position == 1
     # 201 has talked 30 s of a 110 s handling time: about 80 s left.
     assert 60 <= eta.estimates["switchboard"] <= 100, eta
+
+
+def test_an_agents_own_ring_timeout_overrides_the_queues() -> None:
+    d = Driver(config((BASE % ("linear", "")).replace(
+        'agents: [{id: "201"}, {id: "202"}]',
+        'agents: [{id: "201", ring_timeout: 8}, {id: "202"}]')))
+    out = d.arrive("c1")
+    assert one(c.Ring, out).timeout == 8
+    out = d.advance(8)
+    assert kinds(out) == ["CancelRing", "Ring"]
+    assert one(c.Ring, out).timeout == 15
