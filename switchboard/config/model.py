@@ -316,9 +316,6 @@ class HangupStep(Model):
 class CrmOwnerTarget(Model):
     timeout: float = Field(default=3, gt=0, description="Seconds to wait for the CRM")
     ring_timeout: float = Field(default=20, gt=0, description="Seconds to ring the owner")
-    skip_when_busy: bool = Field(
-        default=True, description="Go on to the next step when the owner is not available"
-    )
 
 
 class CrmOwnerStep(Model):
@@ -521,6 +518,9 @@ class Voicemail(Model):
 
 
 class CallerList(Model):
+    kind: Literal["white", "black", "other"] = Field(
+        default="other", description="Numbers on a white list count as known callers"
+    )
     numbers: list[str] = Field(default_factory=list, description="Numbers or masks")
     auto_add_new: bool = Field(default=False, description="Add first-time callers (W2)")
 

@@ -34,7 +34,8 @@ class CallbackManager:
         sb = self.sb
         start = at if at is not None and at > now else now
         job = CallbackJob(f"cb{sb.next_id()}", number, queue, now,
-                          start + sb.config.missed.give_up_after, reason, priority, dialed=dialed)
+                          start + sb.config.missed.give_up_after, reason, priority, dialed=dialed,
+                          joined=joined if start <= now else start)
         self.jobs[number] = job
         if start > now:
             job.timers.append(sb.later(start, lambda t: self._enqueue(job, start, t)))
@@ -104,6 +105,11 @@ class CallbackManager:
         self._close(job, now)
         sb.decide(f"callback:{job.number}", now, "callback", "gave up: no agent in time")
         sb.out.append(c.CallbackFinished(job.number, "gave_up", now, None, job.attempts))
+        self._notify_failed(job, now)
+
+    def _notify_failed(self, job: CallbackJob, now: float) -> None:
+        """People must know a callback did not reach the customer: the number stays lost."""
+        sb = self.sb
         payload: dict[str, object] = {"number": job.number, "at": now, "reason": job.reason}
         for target in sb.config.missed.notify:
             sb.out.append(c.Notify(target, "callback_failed", payload))
@@ -182,12 +188,13 @@ class CallbackManager:
             sb.decide(channel, now, "callback", f"customer {reason}: retry in {RETRY_CUSTOMER:g} s")
             job.phase = "waiting"
             job.timers.append(sb.later(now + RETRY_CUSTOMER,
-                                       lambda t: self._enqueue(job, job.created, t)))
+                                       lambda t: self._enqueue(job, job.joined, t)))
             return
         self._close(job, now)
         sb.decide(channel, now, "callback", f"customer {reason}: giving up")
         sb.out.append(c.CallbackFinished(job.number, "customer_no_answer", now, None,
                                          job.attempts))
+        self._notify_failed(job, now)
 
     def leg_failed(self, leg: Leg, reason: str, now: float) -> None:
         job = leg.owner
@@ -233,7 +240,7 @@ class CallbackManager:
             job.agent_leg = None
             job.agent_id = None
             job.phase = "waiting"
-            sb.queues.add_job(job, job.created, now)
+            sb.queues.add_job(job, job.joined, now)
 
     def whisper_done(self, leg: Leg, now: float) -> None:
         """Callbacks do not whisper today; kept so that a whisper end is never lost."""
@@ -245,8 +252,12 @@ class CallbackManager:
             return False
         sb = self.sb
         leg = sb.legs.get(job.agent_leg)
-        if leg is None:
+        number = call.number
+        if leg is None or number is None:
             return False
+        if number.channels is not None and (
+                sb.active_by_number.get(call.dialed, 0) >= number.channels):
+            return False  # the number is full: the call takes the normal overflow path
         if job.customer_leg:
             sb.out.append(c.CancelRing((job.customer_leg,)))
             sb.legs.pop(job.customer_leg, None)

@@ -211,7 +211,7 @@ class Decision:
 
 ExitReason = Literal[
     "answered", "abandoned", "timeout", "full", "empty", "exit_key", "rejected",
-    "overflow", "voicemail", "after_hours", "hangup", "no_answer", "callback",
+    "overflow", "voicemail", "after_hours", "hangup", "no_answer", "callback", "informational",
 ]
 
 
@@ -224,7 +224,8 @@ class CallFinished:
     caller: str
     arrived: float
     ended: float
-    outcome: Literal["answered", "missed", "rejected"]
+    # completed: the caller got what they chose without an agent (an informational IVR branch)
+    outcome: Literal["answered", "missed", "rejected", "completed"]
     reason: ExitReason
     agent_id: str | None = None
     queue: str | None = None

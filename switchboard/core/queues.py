@@ -13,7 +13,15 @@ from typing import TYPE_CHECKING
 from switchboard.config.model import Queue, RingStrategy
 from switchboard.core import commands as c
 from switchboard.core.eta import EtaEstimator, MovingAverageEstimator, ProjectionEstimator
-from switchboard.core.state import AgentRuntime, Call, CallbackJob, Frame, Leg, QueueEntry
+from switchboard.core.state import (
+    AgentRuntime,
+    Call,
+    CallbackJob,
+    Frame,
+    Leg,
+    QueueEntry,
+    Timer,
+)
 from switchboard.core.strategies import QueueCursor, rank
 
 if TYPE_CHECKING:
@@ -23,13 +31,16 @@ if TYPE_CHECKING:
 class QueueRuntime:
     """One queue's live state."""
 
-    __slots__ = ("cfg", "cursor", "entries", "estimators", "members", "name", "penalty")
+    __slots__ = (
+        "cfg", "cursor", "entries", "estimators", "index", "members", "name", "penalty",
+    )
 
     def __init__(self, name: str, cfg: Queue, members: list[str], penalty: dict[str, int]) -> None:
         self.name = name
         self.cfg = cfg
         self.members = members
         self.penalty = penalty
+        self.index = {m: i for i, m in enumerate(members)}
         self.entries: list[QueueEntry] = []
         self.cursor = QueueCursor(members=members)
         self.estimators: list[EtaEstimator] = [ProjectionEstimator(), MovingAverageEstimator()]
@@ -68,6 +79,7 @@ class QueueManager:
                 sb.agents[aid].queues.append(name)
         self.dirty = False
         self._seq = 0
+        self._shift_wake: Timer | None = None
 
     def config(self, name: str) -> Queue:
         return self.queues[name].cfg
@@ -225,8 +237,13 @@ class QueueManager:
         """Give free agents to waiting entries, best entry first (Q1)."""
         self.dirty = False
         sb = self.sb
-        why = sb.why_unavailable
-        free = {aid for aid, a in sb.agents.items() if a.queues and why(a, now) is None}
+        if not sb.free:
+            return
+        by_id = sb.agents
+        free = {aid for aid in sb.free if by_id[aid].config.schedule is None
+                or sb.why_unavailable(by_id[aid], now) is None}
+        if len(free) < len(sb.free):
+            self._wake_at_next_minute(now)  # someone's shift may start: look again then
         if not free:
             return
         queues = [q for q in self.queues.values() if q.entries]
@@ -260,6 +277,18 @@ class QueueManager:
     def _wake(self, now: float) -> None:
         self.dirty = True
 
+    def _wake_at_next_minute(self, now: float) -> None:
+        # Shifts start on whole minutes; while callers wait, check again at the next one.
+        if self._shift_wake is not None and not self._shift_wake.cancelled:
+            return
+        if not any(q.entries for q in self.queues.values()):
+            return
+        self._shift_wake = self.sb.later((now // 60 + 1) * 60, self._shift_woke)
+
+    def _shift_woke(self, now: float) -> None:
+        self._shift_wake = None
+        self.dirty = True
+
     def _ring(self, entry: QueueEntry, q: QueueRuntime, agents: list[AgentRuntime],
               now: float) -> None:
         sb = self.sb
@@ -276,10 +305,11 @@ class QueueManager:
             sb.set_agent_state(agent, "ringing", now)
             agent.leg_id = leg_id
             targets.append(c.LegTarget(leg_id, "agent", agent.id, agent.id))
-        q.cursor.last_rung = q.members.index(agents[-1].id)
+        q.cursor.last_rung = q.index[agents[-1].id]
         caller_id = call.raw_caller if call is not None else (job.number if job else "")
-        # One agent rung: their own ring timeout wins; ring-all uses the queue's.
-        timeout = q.cfg.ring_timeout
+        # One agent rung: their own ring timeout wins; ring-all uses the queue's (a callback
+        # job's agents ring for missed.agent_timeout, M1).
+        timeout = q.cfg.ring_timeout if call is not None else sb.config.missed.agent_timeout
         if len(agents) == 1 and agents[0].config.ring_timeout is not None:
             timeout = agents[0].config.ring_timeout
         sb.out.append(c.Ring(call.id if call else None, tuple(targets), caller_id, timeout))
@@ -287,7 +317,8 @@ class QueueManager:
         chosen = {a.id for a in agents}
         not_chosen = "not chosen: " + q.cfg.strategy.value
         skipped = tuple(
-            (m, sb.why_unavailable(sb.agents[m], now)
+            (m, sb.agents[m].reason
+             or (sb.agents[m].config.schedule and sb.why_unavailable(sb.agents[m], now))
              or ("rung already this round" if m in entry.tried else not_chosen))
             for m in q.members if m not in chosen
         )

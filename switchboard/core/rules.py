@@ -2,11 +2,32 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
 from switchboard.config.model import Config, Rule, Scheme, When
 from switchboard.core.callerinfo import CallerLists, mask_matches, region_of
 from switchboard.core.schedule import Calendar
+
+_WORD = re.compile(r"\w+")
+
+
+def _region_matches(names: list[str], region: str | None) -> bool:
+    """Whether a configured region name is the geocoder's description or whole words of it.
+
+    phonenumbers describes ranges as ``Kyiv city``, ``Boguslav, Kyiv`` or
+    ``Dnipropetrovsk/Dnipro``; ``Kyiv`` must match the first two and ``Dnipro`` the third,
+    while ``Kyi`` matches none. Case-insensitive.
+    """
+    if region is None:
+        return False
+    words = _WORD.findall(region.casefold())
+    for name in names:
+        wanted = _WORD.findall(name.casefold())
+        n = len(wanted)
+        if n and any(words[i:i + n] == wanted for i in range(len(words) - n + 1)):
+            return True
+    return False
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,7 +87,7 @@ class RuleMatcher:
             country, region = region_of(facts.caller, self.config.country)
             if when.caller_country is not None and country not in when.caller_country:
                 return f"caller country {country or 'unknown'} not in list"
-            if when.caller_region is not None and region not in when.caller_region:
+            if when.caller_region is not None and not _region_matches(when.caller_region, region):
                 return f"caller region {region or 'unknown'} not in list"
         if when.known_caller is not None and when.known_caller != facts.known:
             return "caller is known" if facts.known else "caller is new"

@@ -89,6 +89,7 @@ class AgentRuntime:
     talk_started: float = 0.0
     wrapup_timer: Timer | None = None
     queues: list[str] = field(default_factory=list)
+    reason: str | None = "not registered"  # why not free (shifts aside); None when free
 
     @property
     def id(self) -> str:
@@ -150,6 +151,7 @@ class CallbackJob:
     attempts: int = 0
     timers: list[Timer] = field(default_factory=list)
     dialed: str = ""
+    joined: float = 0.0  # the place kept in the queue (B4): the caller's original join time
 
 
 @dataclass(slots=True, eq=False)
@@ -186,6 +188,7 @@ class Call:
     music_on: bool = False
     collecting: bool = False
     gotos: int = 0
+    informational: bool = False  # chose an IVR branch that only plays recordings
     digit_timer: Timer | None = None
     ivr: str | None = None
     ivr_tries: int = 0

@@ -43,6 +43,7 @@ from switchboard.core.state import AgentRuntime, Call, Frame, Leg, Timer, Timers
 
 MAX_GOTOS = 20
 _PHONE = re.compile(r"^\+?[0-9]{3,20}$")
+_E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # already normalised: skip phonenumbers
 # Reasons for which a call that ended unanswered is not a "missed" call.
 _NOT_MISSED = frozenset({"rejected"})
 
@@ -58,6 +59,8 @@ class Switchboard:
         self.matcher = RuleMatcher(config, self.calendar, self.lists)
         self.numbers = {n.number: n for n in config.numbers}
         self.agents = {a.id: AgentRuntime(config=a, status=a.status) for a in config.agents}
+        # Agents registered, available and idle (shifts are checked where they are used).
+        self.free: set[str] = set()
         self.calls: dict[str, Call] = {}
         self.legs: dict[str, Leg] = {}
         self.timers = Timers()
@@ -65,6 +68,7 @@ class Switchboard:
         self.known: set[str] = set()
         self.lost: set[str] = set()
         self.pending_voicemail: dict[str, Call] = {}
+        self._white_lists = [n for n, lst in config.lists.items() if lst.kind == "white"]
         self.out: list[c.Command] = []
         self._seq = 0
         self.queues = QueueManager(self)
@@ -133,16 +137,27 @@ class Switchboard:
             agent.idle_since = now
             agent.leg_id = None
             self.queues.dirty = True
+        self._refresh(agent)
         self.out.append(c.AgentStateChanged(agent.id, state, now))
+
+    def _refresh(self, agent: AgentRuntime) -> None:
+        """Keep ``free`` and the agent's cached reason in step with its status and state."""
+        if not agent.registered:
+            agent.reason = "not registered"
+        elif agent.status != "available":
+            agent.reason = "on break" if agent.status == "break" else "logged out"
+        elif agent.state != "idle":
+            agent.reason = agent.state
+        else:
+            agent.reason = None
+            self.free.add(agent.id)
+            return
+        self.free.discard(agent.id)
 
     def why_unavailable(self, agent: AgentRuntime, now: float) -> str | None:
         """None when the agent can take a call now, else why not (for Decisions)."""
-        if not agent.registered:
-            return "not registered"
-        if agent.status != "available":
-            return f"on {agent.status}" if agent.status == "break" else "logged out"
-        if agent.state != "idle":
-            return agent.state
+        if agent.reason is not None:
+            return agent.reason
         if agent.config.schedule is not None and not self.calendar.agent_on_shift(
             agent.config, now
         ):
@@ -170,6 +185,13 @@ class Switchboard:
             return
         agent = self.agents.get(leg.agent_id)
         if agent is not None and agent.leg_id == leg_id and agent.state in ("ringing", "talking"):
+            # Rung on the desk phone and the mobile at once (R5): still busy on the other leg.
+            owner, legs = leg.owner, self.legs
+            if isinstance(owner, Call):
+                for lid in owner.legs:
+                    if lid in legs and legs[lid].agent_id == agent.id:
+                        agent.leg_id = lid
+                        return
             self.set_agent_state(agent, "idle", now)
 
     def cancel_legs(self, leg_ids: list[str], now: float) -> None:
@@ -202,10 +224,11 @@ class Switchboard:
     def _on_call_arrived(self, ev: e.CallArrived, now: float) -> None:
         if ev.call_id in self.calls:
             return  # a retransmitted arrival; the world should not, but we stay idempotent
-        caller = normalize(ev.caller, self.config.country)
+        caller = ev.caller if _E164.match(ev.caller) else normalize(ev.caller, self.config.country)
         number = self.numbers.get(ev.dialed)
         call = Call(ev.call_id, ev.dialed, caller, ev.caller, number, dict(ev.entities), now)
-        call.known = caller in self.known
+        call.known = caller in self.known or any(
+            self.lists.contains(name, caller) for name in self._white_lists)
         self.calls[call.id] = call
         if number is None:
             self.decide(call.id, now, "number", f"no number {ev.dialed} configured")
@@ -264,19 +287,25 @@ class Switchboard:
         self.advance(call, now)
 
     def _remember_caller(self, call: Call) -> None:
-        # W2: first-time callers go onto lists marked auto_add_new, after the rules saw them.
-        if not call.known:
-            for name, lst in self.config.lists.items():
-                if lst.auto_add_new and self.lists.add(name, call.caller):
-                    self.out.append(c.AddToList(name, call.caller))
         self.known.add(call.caller)
+
+    def _auto_add(self, call: Call) -> None:
+        # W2: a first-time caller who was not rejected goes onto lists marked auto_add_new.
+        for name, lst in self.config.lists.items():
+            if lst.auto_add_new and self.lists.add(name, call.caller):
+                self.out.append(c.AddToList(name, call.caller))
 
     def _refuse(self, call: Call, code: int, reason: str, exit_reason: Any, now: float) -> None:
         if call.answered:
             self.out.append(c.Hangup(call.id, reason))
         else:
             self.out.append(c.Reject(call.id, code, reason))
-        self.finish(call, "rejected" if exit_reason == "rejected" else "missed", exit_reason, now)
+        if exit_reason == "rejected":
+            self.finish(call, "rejected", "rejected", now)
+        elif call.informational:
+            self.finish(call, "completed", "informational", now)
+        else:
+            self.finish(call, "missed", exit_reason, now)
 
     # ------------------------------------------------------------------ the step interpreter
 
@@ -482,8 +511,9 @@ class Switchboard:
             self.set_agent_state(agent, "talking", now)
             agent.leg_id = leg.id
             agent.talk_started = now
-        self.decide(call.id, now, "bridge", f"connected to {leg.agent_id or leg.address}",
-                    details={"wait": round(call.wait, 3)})
+        if call.queue is None:  # a queue call's answer is already recorded by QueueExited
+            self.decide(call.id, now, "bridge", f"connected to {leg.agent_id or leg.address}",
+                        details={"wait": round(call.wait, 3)})
         self.served(call.caller, now, "served")
 
     # ------------------------------------------------------------------ leg events
@@ -589,6 +619,9 @@ class Switchboard:
         if call.phase == "closing":  # hung up while hearing a confirmation
             self.finish(call, "missed", call.last_exit or "callback", now)
             return
+        if call.informational:
+            self.finish(call, "completed", "informational", now)
+            return
         reason = "abandoned" if call.entry is not None or call.queue else "hangup"
         if call.rule_closed and reason == "hangup":
             reason = "after_hours"
@@ -638,6 +671,7 @@ class Switchboard:
         if agent is None:
             return
         agent.status = ev.status
+        self._refresh(agent)
         self.queues.dirty = True
         if ev.status == "offline":
             self.queues.check_empty(now)
@@ -647,6 +681,7 @@ class Switchboard:
         if agent is None:
             return
         agent.registered = ev.registered
+        self._refresh(agent)
         self.queues.dirty = True
         if not ev.registered:
             self.queues.check_empty(now)
@@ -687,6 +722,7 @@ class Switchboard:
             call.wait_play = 0
         self.decide(call.id, now, "ivr", f"menu {call.ivr}: pressed {digit}")
         call.ivr = None
+        call.informational = all(isinstance(s, PlayStep | HangupStep) for s in steps)
         call.stack = [Frame(list(steps), 0, f"ivr/{digit}")]
         self.advance(call, now)
 
@@ -705,7 +741,7 @@ class Switchboard:
         self.decide(call.id, now, "ivr", f"menu {call.ivr}: {what}, repeat")
         if call.wait_play:
             self.out.append(c.StopPlay(call.id))
-        self._ivr_prompt(call, True)
+        self._ivr_prompt(call, invalid=digit is not None)  # silence: just the menu again
 
     # ------------------------------------------------------------------ voicemail (M4)
 
@@ -763,7 +799,7 @@ class Switchboard:
         req = self.next_id()
         call.request_id = req
         call.ring_timeout = step.crm_owner.ring_timeout
-        call.phase = "crm"
+        call.phase = "crm_owner"  # also the Decision step of its timeout / failure
         self.out.append(c.LookupCrmOwner(call.id, req, call.caller, step.crm_owner.timeout))
         call.request_timer = self.later(
             now + step.crm_owner.timeout, lambda t: self._request_timed_out(call, req, t)
@@ -891,6 +927,8 @@ class Switchboard:
             self.cancel_legs(legs, now)
         if call.counted_channel:
             self.active_by_number[call.dialed] -= 1
+        if not call.known and call.number is not None and outcome != "rejected":
+            self._auto_add(call)
         self.calls.pop(call.id, None)
         talk = now - call.answered_at if call.answered_at is not None else 0.0
         wait = call.wait if call.answered_at is not None else (
@@ -925,5 +963,12 @@ class Switchboard:
         if missed.auto_callback and reason != "callback":
             queue = missed.callback_queue or call.queue
             if queue is not None and queue in self.config.queues:
+                # After hours, call back when the callback slots open, not into the night.
+                slots = self.config.callback_slots
+                at = None
+                if slots.schedule is not None and not self.calendar.is_open(slots.schedule, now):
+                    opening = self.calendar.next_open_slots(slots.schedule, now,
+                                                            slots.slot_minutes, 1)
+                    at = opening[0] if opening else None
                 self.callbacks.request(number, queue, now, now, missed.priority, "missed call",
-                                       call.dialed)
+                                       call.dialed, at)

@@ -114,7 +114,7 @@ def test_no_leaked_calls_legs_or_timers_after_a_busy_hour() -> None:
                             live[r.call_id or ""] = t.leg_id
         if rng.random() < 0.1 and call in d.sb.calls and call not in live:
             d.send(e.CallerHungUp(call))
-    for cid, leg in live.items():
+    for cid in live:
         d.send(e.CallerHungUp(cid))
     for cid in list(d.sb.calls):
         d.send(e.CallerHungUp(cid))
@@ -161,7 +161,7 @@ def _at(y: int, mo: int, d: int, h: int, mi: int, s: int = 0) -> float:
 def rule_at(ts: float) -> str | None:
     d = Driver(config(NIGHT), now=ts)
     out = d.arrive("c1")
-    return [x for x in of(c.Decision, out) if x.step == "rule"][0].rule
+    return next(x for x in of(c.Decision, out) if x.step == "rule").rule
 
 
 def test_a_night_range_runs_past_midnight_across_the_dst_change() -> None:

@@ -243,7 +243,7 @@ def test_vip_priority_is_served_before_earlier_callers() -> None:
     d.arrive("c2", caller="+380671111112")
     d.now += 1
     out = d.arrive("c3", caller="+380501234567")
-    assert "with priority 10" in [x for x in of(c.Decision, out) if x.step == "queue"][0].summary
+    assert "with priority 10" in next(x for x in of(c.Decision, out) if x.step == "queue").summary
     d.send(e.LegHungUp(leg))
     out = d.advance(10)
     assert one(c.Ring, out).call_id == "c3"

@@ -1,0 +1,396 @@
+"""Callbacks: auto-callback of missed calls (M1), fair callbacks (B4), the website form (M6).
+
+A callback job waits like a caller; when an agent is free it rings the agent first
+(``Ring(call_id=None, ...)``), then, once the agent answers, the customer, and bridges the two.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from switchboard.core import commands as c
+from switchboard.core import events as e
+from tests.core.harness import MONDAY_10, Driver, config, of
+
+T = MONDAY_10
+KYIV = ZoneInfo("Europe/Kyiv")
+CALLER = "+380671111111"
+OTHER = "+380502222222"
+LATER = "+380633333333"
+
+_RECORDS = (c.Decision, c.AgentStateChanged, c.QueueExited)
+
+
+def kyiv(year: int, month: int, day: int, hour: int, minute: int = 0, second: int = 0) -> float:
+    """UNIX seconds of a wall-clock time in Kyiv."""
+    return dt.datetime(year, month, day, hour, minute, second, tzinfo=KYIV).timestamp()
+
+
+def follow_up(out: list[c.Command]) -> list[c.Command]:
+    return [x for x in out if not isinstance(x, _RECORDS)]
+
+
+def legs(out: list[c.Command]) -> list[c.LegTarget]:
+    return [t for r in of(c.Ring, out) for t in r.legs]
+
+
+def decisions(out: list[c.Command], channel: str) -> list[str]:
+    return [x.summary for x in of(c.Decision, out) if x.channel_id == channel]
+
+
+AUTO = config("""
+    timezone: Europe/Kyiv
+    country: UA
+    numbers:
+      - {number: "100", scheme: main}
+    agents:
+      - {id: "201"}
+    schemes:
+      main:
+        rules:
+          - name: all
+            steps:
+              - queue: sales
+    queues:
+      sales: {members: ["201"], ring_timeout: 15, wrapup: 0, whisper: {wait_time: false}}
+      callbacks: {members: ["201"], ring_timeout: 15, wrapup: 0}
+    notify:
+      tg: {telegram: {chat_id: "-1001"}}
+    missed:
+      notify: [tg]
+      crm_task: false
+      auto_callback: true
+      callback_queue: callbacks
+      give_up_after: 300
+      agent_timeout: 25
+      customer_timeout: 30
+""")
+
+
+def busy(d: Driver, call_id: str = "busy") -> None:
+    """201 answers a call from OTHER and stays talking until ``call_id`` hangs up."""
+    out = d.arrive(call_id, caller=OTHER)
+    d.answer(d.ringing(out)["201"])
+
+
+def miss(d: Driver, call_id: str, at: float, caller: str = CALLER) -> list[c.Command]:
+    d.send(e.CallArrived(call_id, "100", caller), at=d.now)
+    return d.send(e.CallerHungUp(call_id), at=at)
+
+
+# ---------------------------------------------------------------- M1
+
+
+def test_auto_callback_rings_the_agent_first_then_the_customer_and_bridges() -> None:
+    d = Driver(AUTO)
+    busy(d)
+    out = miss(d, "c1", at=T + 20)
+    assert decisions(out, f"callback:{CALLER}") == [
+        f"callback to {CALLER} via queue callbacks (missed call)"]
+    assert of(c.Ring, out) == []  # the only agent is talking: the job waits
+
+    out = d.send(e.CallerHungUp("busy"), at=T + 100)
+    agent_leg = legs(out)[0].leg_id
+    assert follow_up(out)[-1:] == [
+        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 25.0),
+    ]
+
+    out = d.send(e.LegAnswered(agent_leg), at=T + 103)
+    customer_leg = legs(out)[0].leg_id
+    assert follow_up(out) == [
+        c.Ring(None, (c.LegTarget(customer_leg, "number", CALLER),), "100", 30.0),
+    ]
+
+    out = d.send(e.LegAnswered(customer_leg), at=T + 110)
+    assert follow_up(out) == [
+        c.Bridge(agent_leg, customer_leg),
+        c.CallbackFinished(CALLER, "connected", T + 110, "201", 1),
+        c.LostChanged(CALLER, "recovered", T + 110, "called back"),  # M2
+    ]
+
+    out = d.send(e.LegHungUp(customer_leg), at=T + 170)
+    assert out == [
+        c.Hangup(agent_leg, "other side hung up"),
+        c.AgentStateChanged("201", "idle", T + 170),
+    ]
+    assert d.sb.next_deadline() is None  # the give-up timer went with the job
+
+
+def test_callback_rings_the_agent_for_agent_timeout_then_again_after_the_retry_pause() -> None:
+    d = Driver(AUTO)
+    out = miss(d, "c1", at=T + 5)  # 201 was ringing for c1: free again at once
+    first = legs(out)[0].leg_id
+    assert of(c.Ring, out)[0].timeout == 25.0
+    out = d.advance(24.9)
+    assert of(c.CancelRing, out) == []
+    out = d.advance(0.1)
+    assert of(c.CancelRing, out) == [c.CancelRing((first,))]
+    out = d.advance(2)  # the queue's retry pause (default 2 s) after a round nobody answered
+    assert [(t.address, r.call_id) for r in of(c.Ring, out) for t in r.legs] == [("201", None)]
+
+
+def test_auto_callback_gives_up_when_no_agent_is_free_in_time() -> None:
+    d = Driver(AUTO)
+    busy(d)
+    miss(d, "c1", at=T + 20)
+    assert d.advance(299.9) == []
+    out = d.advance(0.1)
+    assert follow_up(out) == [
+        c.CallbackFinished(CALLER, "gave_up", T + 320, None, 0),
+        c.Notify("tg", "callback_failed", {"number": CALLER, "at": T + 320,
+                                           "reason": "missed call"}),
+    ]
+    assert of(c.QueueExited, out) == [c.QueueExited(f"callback:{CALLER}", "callbacks",
+                                                    "callback", 300.0, T + 320)]
+    # The agent frees up later: nothing is rung for the abandoned job.
+    out = d.send(e.CallerHungUp("busy"), at=T + 400)
+    assert of(c.Ring, out) == []
+
+
+def test_customer_who_does_not_answer_is_tried_again_then_given_up() -> None:
+    cfg = AUTO.model_copy(update={"missed": AUTO.missed.model_copy(
+        update={"give_up_after": 150.0})})
+    d = Driver(cfg)
+    out = miss(d, "c1", at=T + 10)  # job at T+10, gives up at T+160
+    agent_leg = legs(out)[0].leg_id
+    out = d.send(e.LegAnswered(agent_leg), at=T + 12)
+    customer_leg = legs(out)[0].leg_id
+
+    out = d.send(e.LegFailed(customer_leg, "no_answer"), at=T + 40)
+    assert follow_up(out) == [c.Hangup(agent_leg, "customer did not answer")]
+    assert decisions(out, f"callback:{CALLER}") == ["customer no_answer: retry in 60 s"]
+    assert d.advance(59.9) == []
+    out = d.advance(0.1)  # T+100: the job waits for an agent again
+    agent_leg = legs(out)[0].leg_id
+    assert of(c.Ring, out) == [
+        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 25.0)]
+
+    out = d.send(e.LegAnswered(agent_leg), at=T + 101)
+    customer_leg = legs(out)[0].leg_id
+    out = d.advance(30)  # T+131: the customer rang out; a retry at T+191 is past give-up
+    assert follow_up(out) == [
+        c.CancelRing((customer_leg,)),
+        c.Hangup(agent_leg, "customer did not answer"),
+        c.CallbackFinished(CALLER, "customer_no_answer", T + 131, None, 2),
+        c.Notify("tg", "callback_failed", {"number": CALLER, "at": T + 131,
+                                           "reason": "missed call"}),
+    ]
+    assert d.sb.next_deadline() is None
+
+
+def test_two_missed_calls_from_one_number_make_one_callback_job() -> None:
+    d = Driver(AUTO)
+    busy(d)
+    miss(d, "c1", at=T + 10)
+    miss(d, "c2", at=T + 30)  # missed again while the first job still waits
+    jobs = [x for x in of(c.Decision, d.log) if x.step == "callback"]
+    assert [x.summary for x in jobs] == [f"callback to {CALLER} via queue callbacks (missed call)"]
+
+    out = d.send(e.CallerHungUp("busy"), at=T + 100)
+    assert [(r.call_id, [t.address for t in r.legs]) for r in of(c.Ring, out)] == [
+        (None, ["201"])]
+
+
+def test_caller_served_while_the_auto_callback_waits_cancels_it() -> None:
+    d = Driver(AUTO)
+    busy(d)
+    miss(d, "c1", at=T + 10)
+    d.send(e.CallerHungUp("busy"), at=T + 20)  # 201 is rung for the callback job...
+    job_leg = legs(d.log)[-1].leg_id
+    d.send(e.LegFailed(job_leg, "busy"), at=T + 21)  # ...and rejects it
+    out = d.send(e.CallArrived("c2", "100", CALLER), at=T + 22)  # the customer calls in
+    out = d.answer(d.ringing(out)["201"])
+    assert follow_up(out)[-2:] == [
+        c.LostChanged(CALLER, "recovered", T + 22, "served"),
+        c.CallbackFinished(CALLER, "cancelled", T + 22, None, 0),
+    ]
+    assert of(c.QueueExited, out)[-1] == c.QueueExited(f"callback:{CALLER}", "callbacks",
+                                                       "callback", 12.0, T + 22)
+
+
+# ---------------------------------------------------------------- B4
+
+
+FAIR = config("""
+    timezone: Europe/Kyiv
+    country: UA
+    numbers:
+      - {number: "100", scheme: main}
+    agents:
+      - {id: "201"}
+    schemes:
+      main:
+        rules:
+          - name: all
+            steps:
+              - queue: sales
+    queues:
+      sales:
+        members: ["201"]
+        ring_timeout: 15
+        wrapup: 0
+        whisper: {wait_time: false}
+        exit_key: {digit: "1", action: callback}
+    missed: {crm_task: false, customer_timeout: 30}
+""")
+
+
+def press_one_for_callback(d: Driver, call_id: str, at: float) -> None:
+    out = d.send(e.DigitsReceived(call_id, "1"), at=at)
+    assert of(c.Play, out)[-1].prompts == (c.Prompt("callback_confirmed"),)
+    d.finish_prompt(call_id, out)
+
+
+def test_caller_who_chose_a_callback_keeps_their_place() -> None:
+    d = Driver(FAIR)
+    busy(d)
+    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
+    d.send(e.CallArrived("b", "100", OTHER.replace("2", "4")), at=T + 20)
+    press_one_for_callback(d, "a", at=T + 30)
+    assert of(c.CallFinished, d.log)[-1] == c.CallFinished(
+        "a", "100", CALLER, T + 10, T + 30, "missed", "callback", queue="sales", wait=20.0,
+        rule="all")
+    d.send(e.CallArrived("c", "100", LATER), at=T + 40)
+
+    out = d.send(e.CallerHungUp("busy"), at=T + 100)
+    # The job joined at a's original time (T+10): ahead of b (T+20) and c (T+40).
+    assert [(r.call_id, r.caller_id) for r in of(c.Ring, out)] == [(None, CALLER)]
+    assert of(c.QueueExited, d.log)[-1] == c.QueueExited("a", "sales", "exit_key", 20.0, T + 30)
+
+
+def test_customer_calling_in_while_the_job_waits_takes_its_place_without_a_duplicate() -> None:
+    d = Driver(FAIR)
+    busy(d)
+    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
+    d.send(e.CallArrived("b", "100", LATER), at=T + 20)
+    press_one_for_callback(d, "a", at=T + 30)
+
+    out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 50)
+    assert of(c.CallbackFinished, out) == [c.CallbackFinished(CALLER, "cancelled", T + 50)]
+    assert [x.summary for x in of(c.Decision, out) if x.step == "queue"] == [
+        "joined queue sales at position 1"]
+
+    out = d.send(e.CallerHungUp("busy"), at=T + 100)
+    assert [r.call_id for r in of(c.Ring, out)] == ["a2"]  # no callback Ring: no duplicate
+    out = d.answer(d.ringing(out)["201"])
+    assert of(c.Bridge, out) == [c.Bridge("a2", d.ringing()["201"])]
+    assert of(c.QueueExited, out) == [c.QueueExited("a2", "sales", "answered", 90.0, T + 100)]
+    assert of(c.CallbackFinished, d.log) == [c.CallbackFinished(CALLER, "cancelled", T + 50)]
+
+
+def test_customer_calling_in_while_the_agent_waits_for_them_is_connected_to_that_agent() -> None:
+    d = Driver(FAIR)
+    busy(d)
+    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
+    press_one_for_callback(d, "a", at=T + 30)
+    out = d.send(e.CallerHungUp("busy"), at=T + 100)
+    agent_leg = legs(out)[0].leg_id
+    out = d.send(e.LegAnswered(agent_leg), at=T + 102)
+    customer_leg = legs(out)[0].leg_id
+
+    out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 105)
+    assert follow_up(out) == [
+        c.CancelRing((customer_leg,)),
+        c.CallbackFinished(CALLER, "connected", T + 105, "201", 1),
+        c.Answer("a2"),
+        c.Bridge("a2", agent_leg),
+        c.LostChanged(CALLER, "recovered", T + 105, "served"),
+    ]
+    assert d.sb.next_deadline() is None  # the customer-leg timeout went with the job
+    out = d.send(e.CallerHungUp("a2"), at=T + 165)
+    assert follow_up(out) == [
+        c.Hangup(agent_leg, "caller hung up"),
+        c.CallFinished("a2", "100", CALLER, T + 105, T + 165, "answered", "answered",
+                       agent_id="201", queue="sales", answered_at=T + 105, talk=60.0),
+    ]
+
+
+# ---------------------------------------------------------------- M6
+
+
+FORM = config("""
+    timezone: Europe/Kyiv
+    country: UA
+    numbers:
+      - {number: "+380443904000", scheme: main}
+    agents:
+      - {id: "201"}
+    schedules:
+      office: {weekly: {mon-fri: "09:00-18:00"}}
+    schemes:
+      main:
+        rules:
+          - name: all
+            steps:
+              - queue: sales
+    queues:
+      sales: {members: ["201"], ring_timeout: 15, wrapup: 0, whisper: {wait_time: false}}
+    callback_slots: {schedule: office, slot_minutes: 30, offer: 3, queue: sales}
+    missed: {agent_timeout: 20, customer_timeout: 30}
+""")
+
+
+def test_callback_form_inside_hours_calls_the_manager_then_the_client_at_that_time() -> None:
+    d = Driver(FORM)  # Monday 10:00
+    at = kyiv(2026, 11, 23, 15, 0)
+    out = d.send(e.CallbackRequested(7, "067 111 11 11", at))
+    assert of(c.OfferSlots, out) == []
+    assert d.sb.next_deadline() == at
+    assert d.advance(at - T - 0.1) == []
+    out = d.advance(0.1)
+    agent_leg = legs(out)[0].leg_id
+    assert of(c.Ring, out) == [
+        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 20.0)]
+    out = d.send(e.LegAnswered(agent_leg), at=at + 4)
+    customer_leg = legs(out)[0].leg_id
+    assert of(c.Ring, out) == [
+        c.Ring(None, (c.LegTarget(customer_leg, "number", CALLER),), "+380443904000", 30.0)]
+    out = d.send(e.LegAnswered(customer_leg), at=at + 10)
+    assert of(c.Bridge, out) == [c.Bridge(agent_leg, customer_leg)]
+    assert of(c.CallbackFinished, out) == [
+        c.CallbackFinished(CALLER, "connected", at + 10, "201", 1)]
+
+
+def test_callback_form_after_hours_offers_the_next_working_slots() -> None:
+    d = Driver(FORM)
+    out = d.send(e.CallbackRequested(8, CALLER, kyiv(2026, 11, 23, 19, 0)))
+    assert out[-1:] == [c.OfferSlots(8, (
+        kyiv(2026, 11, 24, 9, 0), kyiv(2026, 11, 24, 9, 30), kyiv(2026, 11, 24, 10, 0)))]
+    # Tue 09:00 Kyiv (UTC+2) is Mon 10:00 + 23 h.
+    assert of(c.OfferSlots, out)[-1].slots[0] - T == 23 * 3600
+    assert d.sb.next_deadline() is None  # no job until the visitor picks a slot
+
+
+def test_callback_form_on_friday_evening_offers_monday_morning() -> None:
+    d = Driver(FORM)
+    out = d.send(e.CallbackRequested(9, CALLER, kyiv(2026, 11, 27, 18, 0)))  # closes at 18:00
+    assert of(c.OfferSlots, out) == [c.OfferSlots(9, (
+        kyiv(2026, 11, 30, 9, 0), kyiv(2026, 11, 30, 9, 30), kyiv(2026, 11, 30, 10, 0)))]
+
+
+def test_callback_form_asap_outside_hours_offers_slots_from_now() -> None:
+    d = Driver(FORM, now=kyiv(2026, 11, 23, 17, 59, 59))
+    out = d.send(e.CallbackRequested(10, CALLER, None))  # "as soon as possible": open now
+    assert of(c.OfferSlots, out) == []
+    d2 = Driver(FORM, now=kyiv(2026, 11, 23, 18, 0))
+    out = d2.send(e.CallbackRequested(10, CALLER, None))
+    assert of(c.OfferSlots, out) == [c.OfferSlots(10, (
+        kyiv(2026, 11, 24, 9, 0), kyiv(2026, 11, 24, 9, 30), kyiv(2026, 11, 24, 10, 0)))]
+
+
+def test_a_duplicate_callback_request_makes_no_second_job() -> None:
+    d = Driver(FORM)
+    d.send(e.CallbackRequested(1, CALLER, kyiv(2026, 11, 23, 15, 0)))
+    out = d.send(e.CallbackRequested(2, "0671111111", kyiv(2026, 11, 23, 16, 0)))
+    assert out == [c.Decision(f"callback:{CALLER}", T, "callback",
+                              "a callback is already pending for this number")]
+    at = kyiv(2026, 11, 23, 15, 0)
+    out = d.advance(at - T)
+    d.send(e.LegAnswered(legs(out)[0].leg_id), at=at + 3)
+    d.send(e.LegAnswered(legs(d.log)[-1].leg_id), at=at + 8)
+    d.advance(kyiv(2026, 11, 23, 16, 30) - d.now)  # nothing happens at 16:00
+    assert [(r.call_id, t.kind, t.address) for r in of(c.Ring, d.log) for t in r.legs] == [
+        (None, "agent", "201"), (None, "number", CALLER)]
+    assert of(c.CallbackFinished, d.log) == [
+        c.CallbackFinished(CALLER, "connected", at + 8, "201", 1)]
