@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from enum import Enum
+from enum import StrEnum
 from typing import Annotated, Any, Literal
 
 from pydantic import (
@@ -224,7 +224,7 @@ class When(Model):
         return value
 
 
-class RingStrategy(str, Enum):
+class RingStrategy(StrEnum):
     ring_all = "ring_all"
     round_robin = "round_robin"
     linear = "linear"
@@ -556,7 +556,9 @@ class NotifyTarget(Model):
     def _one(self) -> NotifyTarget:
         given = [k for k in ("telegram", "email", "sms", "webhook") if getattr(self, k)]
         if len(given) != 1:
-            raise ValueError("a notification target has exactly one of telegram, email, sms, webhook")
+            raise ValueError(
+                "a notification target has exactly one of telegram, email, sms, webhook"
+            )
         return self
 
 
@@ -603,7 +605,7 @@ class Trunk(Model):
 
 
 class Dist(Model):
-    """A distribution: exponential (mean), lognormal (mean, sd), fixed (mean), uniform (low, high)."""
+    """A distribution: exponential (mean), lognormal (mean, sd), fixed (mean), uniform (low..high)."""
 
     kind: Literal["exponential", "lognormal", "fixed", "uniform"] = "exponential"
     mean: float = Field(default=180, ge=0)

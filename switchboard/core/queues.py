@@ -217,7 +217,7 @@ class QueueManager:
         else:
             box = key.voicemail or next(iter(sb.config.voicemail), "default")
             call.last_exit = "exit_key"
-            sb.start_voicemail(call, box, now)
+            sb.voicemail.start(call, box, now)
 
     def check_empty(self, now: float) -> None:
         """Callers leave queues marked leave_when_empty once no agent is logged in."""

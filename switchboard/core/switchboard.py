@@ -25,7 +25,6 @@ from switchboard.config.model import (
     RejectStep,
     RingStep,
     RingTarget,
-    Voicemail,
     VoicemailStep,
     WebhookStep,
 )
@@ -36,13 +35,15 @@ from switchboard.core import commands as c
 from switchboard.core import events as e
 from switchboard.core.callbacks import CallbackManager
 from switchboard.core.callerinfo import CallerLists, normalize
+from switchboard.core.ivr import Ivr
+from switchboard.core.lookups import Lookups
 from switchboard.core.queues import QueueManager
 from switchboard.core.rules import CallFacts, RuleMatcher
 from switchboard.core.schedule import Calendar
 from switchboard.core.state import AgentRuntime, Call, Frame, Leg, Timer, Timers
+from switchboard.core.voicemail import VoicemailBoxes
 
 MAX_GOTOS = 20
-_PHONE = re.compile(r"^\+?[0-9]{3,20}$")
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # already normalised: skip phonenumbers
 # Reasons for which a call that ended unanswered is not a "missed" call.
 _NOT_MISSED = frozenset({"rejected"})
@@ -73,6 +74,9 @@ class Switchboard:
         self._seq = 0
         self.queues = QueueManager(self)
         self.callbacks = CallbackManager(self)
+        self.ivr = Ivr(self)
+        self.voicemail = VoicemailBoxes(self)
+        self.lookups = Lookups(self)
         self._handlers: dict[type, Callable[[Any, float], None]] = {
             e.CallArrived: self._on_call_arrived,
             e.CallerHungUp: self._on_caller_hung_up,
@@ -83,11 +87,11 @@ class Switchboard:
             e.LegHungUp: self._on_leg_hung_up,
             e.AgentStatusChanged: self._on_agent_status,
             e.AgentRegistered: self._on_agent_registered,
-            e.WebhookAnswered: self._on_webhook_answered,
-            e.WebhookFailed: self._on_request_failed,
-            e.CrmOwnerFound: self._on_crm_owner,
-            e.CrmLookupFailed: self._on_request_failed,
-            e.RecordingSaved: self._on_recording_saved,
+            e.WebhookAnswered: self.lookups.on_webhook_answered,
+            e.WebhookFailed: self.lookups.on_request_failed,
+            e.CrmOwnerFound: self.lookups.on_crm_owner,
+            e.CrmLookupFailed: self.lookups.on_request_failed,
+            e.RecordingSaved: self.voicemail.on_recording_saved,
             e.CallbackRequested: self.callbacks.on_requested,
         }
 
@@ -341,10 +345,10 @@ class Switchboard:
         if isinstance(step, RingStep):
             return self._ring_step(call, step.ring, now)
         if isinstance(step, VoicemailStep):
-            self.start_voicemail(call, step.voicemail, now)
+            self.voicemail.start(call, step.voicemail, now)
             return True
         if isinstance(step, IvrStep):
-            self._start_ivr(call, step.ivr, now)
+            self.ivr.start(call, step.ivr, now)
             return True
         if isinstance(step, GotoStep):
             call.stack = []
@@ -361,9 +365,9 @@ class Switchboard:
             self._refuse(call, 480, "Temporarily Unavailable", reason, now)
             return True
         if isinstance(step, CrmOwnerStep):
-            return self._ask_crm(call, step, now)
+            return self.lookups.ask_crm(call, step, now)
         if isinstance(step, WebhookStep):
-            return self._ask_webhook(call, step, now)
+            return self.lookups.ask_webhook(call, step, now)
         if isinstance(step, AddToListStep):
             if self.lists.add(step.add_to_list, call.caller):
                 self.out.append(c.AddToList(step.add_to_list, call.caller))
@@ -643,12 +647,13 @@ class Switchboard:
             return
         call.wait_play = 0
         phase = call.phase
-        if phase == "queued":
+        if phase == "queued" or (phase == "whisper" and call.entry is not None):
+            # An announcement ended while waiting, or while an agent hears the whisper.
             self.queues.resume_music(call)
         elif phase == "vm_greeting":
-            self._start_recording(call, now)
+            self.voicemail.record(call, now)
         elif phase == "ivr":
-            self._ivr_wait_digit(call, now)
+            self.ivr.wait_digit(call, now)
         elif phase == "closing":
             self.out.append(c.Hangup(call.id, "done"))
             self.finish(call, "missed", call.last_exit or "callback", now)
@@ -660,7 +665,7 @@ class Switchboard:
         if call is None or call.ended or not ev.digits:
             return
         if call.phase == "ivr":
-            self._ivr_digit(call, ev.digits[0], now)
+            self.ivr.digit(call, ev.digits[0], now)
         elif call.phase == "queued" and call.entry is not None:
             self.queues.exit_key(call, ev.digits[0], now)
 
@@ -685,208 +690,6 @@ class Switchboard:
         self.queues.dirty = True
         if not ev.registered:
             self.queues.check_empty(now)
-
-    # ------------------------------------------------------------------ IVR (R7)
-
-    def _start_ivr(self, call: Call, name: str, now: float) -> None:
-        call.stack = []
-        call.ivr = name
-        call.ivr_tries = 0
-        self.decide(call.id, now, "ivr", f"menu {name}")
-        if not call.collecting:
-            self.ensure_answered(call)
-            call.collecting = True
-            self.out.append(c.CollectDigits(call.id))
-        self._ivr_prompt(call, False)
-
-    def _ivr_prompt(self, call: Call, invalid: bool) -> None:
-        menu = self.config.ivr[call.ivr or ""]
-        prompts = ([menu.invalid_prompt] if invalid else []) + list(menu.prompt)
-        self.play(call, tuple(c.Prompt(p) for p in prompts))
-        call.phase = "ivr"
-
-    def _ivr_wait_digit(self, call: Call, now: float) -> None:
-        menu = self.config.ivr[call.ivr or ""]
-        call.digit_timer = self.later(now + menu.timeout, lambda t: self._ivr_retry(call, t, None))
-
-    def _ivr_digit(self, call: Call, digit: str, now: float) -> None:
-        menu = self.config.ivr[call.ivr or ""]
-        if call.digit_timer is not None:
-            call.digit_timer.cancel()
-        steps = menu.options.get(digit)
-        if steps is None:
-            self._ivr_retry(call, now, digit)
-            return
-        if call.wait_play:
-            self.out.append(c.StopPlay(call.id))
-            call.wait_play = 0
-        self.decide(call.id, now, "ivr", f"menu {call.ivr}: pressed {digit}")
-        call.ivr = None
-        call.informational = all(isinstance(s, PlayStep | HangupStep) for s in steps)
-        call.stack = [Frame(list(steps), 0, f"ivr/{digit}")]
-        self.advance(call, now)
-
-    def _ivr_retry(self, call: Call, now: float, digit: str | None) -> None:
-        if call.ended or call.ivr is None:
-            return
-        menu = self.config.ivr[call.ivr]
-        call.ivr_tries += 1
-        what = "no digit" if digit is None else f"invalid digit {digit}"
-        if call.ivr_tries > menu.retries:
-            self.decide(call.id, now, "ivr", f"menu {call.ivr}: {what}, out of retries")
-            call.ivr = None
-            call.stack = [Frame(list(menu.on_timeout), 0, "ivr/timeout")]
-            self.advance(call, now)
-            return
-        self.decide(call.id, now, "ivr", f"menu {call.ivr}: {what}, repeat")
-        if call.wait_play:
-            self.out.append(c.StopPlay(call.id))
-        self._ivr_prompt(call, invalid=digit is not None)  # silence: just the menu again
-
-    # ------------------------------------------------------------------ voicemail (M4)
-
-    def start_voicemail(self, call: Call, box_name: str, now: float) -> None:
-        box = self.config.voicemail.get(box_name) or Voicemail()
-        call.voicemail = box_name
-        self.decide(call.id, now, "voicemail", f"voicemail box {box_name}")
-        self.play(call, (*(c.Prompt(p) for p in box.greeting), c.Prompt("voicemail_beep")))
-        call.phase = "vm_greeting"
-
-    def _start_recording(self, call: Call, now: float) -> None:
-        box = self.config.voicemail.get(call.voicemail or "") or Voicemail()
-        call.phase = "recording"
-        self.out.append(c.Record(call.id, "voicemail", box.max_length, call.voicemail))
-        call.timers.append(self.later(now + box.max_length + 2, lambda t: self._vm_over(call, t)))
-
-    def _vm_over(self, call: Call, now: float) -> None:
-        if not call.ended and call.phase == "recording":
-            self.out.append(c.Hangup(call.id, "voicemail full"))
-            self.pending_voicemail[call.id] = call
-            self.finish(call, "missed", "voicemail", now)
-
-    def _on_recording_saved(self, ev: e.RecordingSaved, now: float) -> None:
-        if ev.kind != "voicemail":
-            return
-        call = self.pending_voicemail.pop(ev.channel_id, None)
-        if call is None:
-            live = self.calls.get(ev.channel_id)
-            if live is None or live.phase != "recording":
-                return
-            self.out.append(c.Hangup(live.id, "voicemail saved"))
-            self.finish(live, "missed", "voicemail", now)
-            call = live
-        box = self.config.voicemail.get(call.voicemail or "") or Voicemail()
-        payload: dict[str, object] = {
-            "number": call.caller, "dialed": call.dialed, "url": ev.url,
-            "duration": round(ev.duration, 1), "at": now, "box": call.voicemail,
-        }
-        for target in box.notify:
-            self.out.append(c.Notify(target, "voicemail", payload))
-        if box.crm_task:
-            self.out.append(c.CreateCrmTask(
-                call.caller, call.crm_owner or self.config.missed.head_agent,
-                now + self.config.missed.task_deadline, f"Call back {call.caller}: voicemail",
-                ev.url,
-            ))
-
-    # ------------------------------------------------------------------ CRM (R1), webhook (R6)
-
-    def _ask_crm(self, call: Call, step: CrmOwnerStep, now: float) -> bool:
-        crm = self.config.crm
-        if crm is None:
-            self.decide(call.id, now, "crm_owner", "no crm configured: skipped")
-            return False
-        req = self.next_id()
-        call.request_id = req
-        call.ring_timeout = step.crm_owner.ring_timeout
-        call.phase = "crm_owner"  # also the Decision step of its timeout / failure
-        self.out.append(c.LookupCrmOwner(call.id, req, call.caller, step.crm_owner.timeout))
-        call.request_timer = self.later(
-            now + step.crm_owner.timeout, lambda t: self._request_timed_out(call, req, t)
-        )
-        return True
-
-    def _ask_webhook(self, call: Call, step: WebhookStep, now: float) -> bool:
-        endpoint = self.config.webhooks.get(step.webhook.endpoint)
-        url = endpoint.url if endpoint is not None else step.webhook.endpoint
-        req = self.next_id()
-        call.request_id = req
-        call.ring_timeout = step.webhook.ring_timeout
-        call.phase = "webhook"
-        number = call.number
-        payload: dict[str, object] = {
-            "call_id": call.id, "caller": call.caller, "dialed": call.dialed,
-            "number_name": number.name if number else "", "entities": dict(call.entities),
-            "known_caller": call.known, "at": now,
-        }
-        self.out.append(c.AskWebhook(call.id, req, url, payload, step.webhook.timeout))
-        call.request_timer = self.later(
-            now + step.webhook.timeout, lambda t: self._request_timed_out(call, req, t)
-        )
-        return True
-
-    def _take_reply(self, call_id: str, request_id: int) -> Call | None:
-        call = self.calls.get(call_id)
-        if call is None or call.ended or call.request_id != request_id or request_id == 0:
-            return None  # late or unknown answer: the timeout already moved the call on
-        call.request_id = 0
-        if call.request_timer is not None:
-            call.request_timer.cancel()
-            call.request_timer = None
-        return call
-
-    def _request_timed_out(self, call: Call, req: int, now: float) -> None:
-        if call.ended or call.request_id != req:
-            return
-        call.request_id = 0
-        self.decide(call.id, now, call.phase, f"{call.phase} timed out: next step")
-        self.advance(call, now)
-
-    def _on_request_failed(self, ev: e.WebhookFailed | e.CrmLookupFailed, now: float) -> None:
-        call = self._take_reply(ev.call_id, ev.request_id)
-        if call is None:
-            return
-        self.decide(call.id, now, call.phase, f"{call.phase} failed ({ev.reason}): next step")
-        self.advance(call, now)
-
-    def _on_crm_owner(self, ev: e.CrmOwnerFound, now: float) -> None:
-        call = self._take_reply(ev.call_id, ev.request_id)
-        if call is None:
-            return
-        call.crm_owner = ev.agent_id
-        self._ring_named_agent(call, ev.agent_id, "crm_owner", now)
-
-    def _ring_named_agent(self, call: Call, agent_id: str | None, step: str, now: float) -> None:
-        agent = self.agents.get(agent_id or "")
-        why = "no owner" if agent_id is None else (
-            "unknown agent" if agent is None else self.why_unavailable(agent, now))
-        if why is not None or agent is None:
-            self.decide(call.id, now, step, f"{agent_id or 'nobody'}: {why}: next step",
-                        skipped=((agent_id or "-", why or ""),))
-            self.advance(call, now)
-            return
-        self.decide(call.id, now, step, f"ring {agent.id}", tried=(agent.id,))
-        self.ring_one(call, "agent", agent.id, agent.id, call.ring_timeout, now)
-
-    def _on_webhook_answered(self, ev: e.WebhookAnswered, now: float) -> None:
-        call = self._take_reply(ev.call_id, ev.request_id)
-        if call is None:
-            return
-        target = ev.target if isinstance(ev.target, dict) else {}
-        agent, number, scheme = target.get("agent"), target.get("number"), target.get("scheme")
-        if isinstance(agent, str | int) and not isinstance(agent, bool):
-            self._ring_named_agent(call, str(agent), "webhook", now)
-        elif isinstance(number, str) and _PHONE.match(number.replace(" ", "")):
-            self.decide(call.id, now, "webhook", f"ring number {number}", tried=(number,))
-            self.ring_one(call, "number", number.replace(" ", ""), None, call.ring_timeout, now)
-        elif isinstance(scheme, str) and scheme in self.config.schemes:
-            self.decide(call.id, now, "webhook", f"go to scheme {scheme}")
-            call.stack = []
-            self.enter_scheme(call, scheme, now)
-        else:
-            self.decide(call.id, now, "webhook", "reply names no agent, number or known scheme: "
-                        "next step", details={"reply": {k: str(v)[:80] for k, v in target.items()}})
-            self.advance(call, now)
 
     # ------------------------------------------------------------------ callbacks, ledger
 

@@ -173,3 +173,19 @@ def test_a_night_range_runs_past_midnight_across_the_dst_change() -> None:
     assert rule_at(_at(2026, 10, 25, 6, 0)) == "day"
     # The night lasted 9 real hours, not 8: 22:00 EEST -> 06:00 EET.
     assert _at(2026, 10, 25, 6, 0) - _at(2026, 10, 24, 22, 0) == 9 * 3600
+
+
+def test_an_announcement_ending_during_the_whisper_keeps_the_caller_waiting() -> None:
+    d = Driver(config((TEXT % "ring_all").replace(
+        "wrapup: 0,", "wrapup: 0, announce: {first_after: 5, every: 60},")))
+    d.send(e.AgentStatusChanged("202", "break"))
+    d.arrive("c1")
+    out = d.advance(5)
+    announcement = one(c.Play, out)
+    leg = d.ringing()["201"]
+    out = d.send(e.LegAnswered(leg))
+    whisper = one(c.Whisper, out)
+    out = d.send(e.PromptFinished("c1", announcement.play_id))
+    assert kinds(out) == ["Play"] and one(c.Play, out).loop, "music again, no next step"
+    out = d.send(e.PromptFinished(leg, whisper.play_id))
+    assert c.Bridge("c1", leg) in out
