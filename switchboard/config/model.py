@@ -605,7 +605,7 @@ class Trunk(Model):
 
 
 class Dist(Model):
-    """A distribution: exponential (mean), lognormal (mean, sd), fixed (mean), uniform (low..high)."""
+    """A distribution: exponential (mean), lognormal (mean, sd), fixed, uniform (low..high)."""
 
     kind: Literal["exponential", "lognormal", "fixed", "uniform"] = "exponential"
     mean: float = Field(default=180, ge=0)
