@@ -356,7 +356,9 @@ def _step_tag(value: Any) -> str | None:
     if isinstance(value, dict):
         keys = [k for k in value if k in STEP_KINDS]
         return keys[0] if len(keys) == 1 and len(value) == 1 else None
-    return step_kind(value)
+    if isinstance(value, BaseModel):
+        return step_kind(value)
+    return None  # e.g. a bare "- hangup": pydantic reports a step_kind error
 
 
 Step = Annotated[

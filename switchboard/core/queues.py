@@ -32,7 +32,8 @@ class QueueRuntime:
     """One queue's live state."""
 
     __slots__ = (
-        "cfg", "cursor", "entries", "estimators", "index", "members", "name", "penalty",
+        "cfg", "cursor", "entries", "estimators", "index", "members", "name", "not_chosen",
+        "on_shifts", "penalty", "strategy",
     )
 
     def __init__(self, name: str, cfg: Queue, members: list[str], penalty: dict[str, int]) -> None:
@@ -41,6 +42,9 @@ class QueueRuntime:
         self.members = members
         self.penalty = penalty
         self.index = {m: i for i, m in enumerate(members)}
+        self.strategy = cfg.strategy.value
+        self.not_chosen = "not chosen: " + self.strategy
+        self.on_shifts: set[str] = set()  # members with a work schedule (filled by the manager)
         self.entries: list[QueueEntry] = []
         self.cursor = QueueCursor(members=members)
         self.estimators: list[EtaEstimator] = [ProjectionEstimator(), MovingAverageEstimator()]
@@ -74,9 +78,11 @@ class QueueManager:
         self.queues: dict[str, QueueRuntime] = {}
         for name, cfg in sb.config.queues.items():
             members, penalty = _resolve_members(sb, cfg)
-            self.queues[name] = QueueRuntime(name, cfg, members, penalty)
+            self.queues[name] = q = QueueRuntime(name, cfg, members, penalty)
             for aid in members:
                 sb.agents[aid].queues.append(name)
+                if sb.agents[aid].config.schedule is not None:
+                    q.on_shifts.add(aid)
         self.dirty = False
         self._seq = 0
         self._shift_wake: Timer | None = None
@@ -251,7 +257,7 @@ class QueueManager:
             order: list[QueueEntry] = queues[0].entries
         else:
             order = sorted((e for q in queues for e in q.entries), key=QueueEntry.sort_key)
-        for entry in list(order):
+        for entry in order:  # _ring never adds or removes entries
             if not free:
                 return
             if entry.legs or entry.retry_at > now or not entry.active:
@@ -314,18 +320,28 @@ class QueueManager:
             timeout = agents[0].config.ring_timeout
         sb.out.append(c.Ring(call.id if call else None, tuple(targets), caller_id, timeout))
         entry.ring_timer = sb.later(now + timeout, lambda t: self._ring_timed_out(entry, t))
-        chosen = {a.id for a in agents}
-        not_chosen = "not chosen: " + q.cfg.strategy.value
-        skipped = tuple(
-            (m, sb.agents[m].reason
-             or (sb.agents[m].config.schedule and sb.why_unavailable(sb.agents[m], now))
-             or ("rung already this round" if m in entry.tried else not_chosen))
-            for m in q.members if m not in chosen
-        )
+        tried = tuple([a.id for a in agents])
         channel = call.id if call is not None else f"callback:{job.number}"  # type: ignore[union-attr]
-        sb.decide(channel, now, "queue",
-                  f"queue {q.name} ({q.cfg.strategy.value}): ring {', '.join(chosen)}",
-                  tried=tuple(a.id for a in agents), skipped=skipped)
+        sb.out.append(c.Decision(channel, now, "queue",
+                                 f"queue {q.name} ({q.strategy}): ring {', '.join(tried)}",
+                                 None, tried, self._skipped(q, entry, tried, now)))
+
+    def _skipped(self, q: QueueRuntime, entry: QueueEntry, tried: tuple[str, ...],
+                 now: float) -> tuple[tuple[str, str], ...]:
+        """(member, why not rung) for every member of the queue not rung now (B1)."""
+        agents = self.sb.agents
+        out = []
+        for m in q.members:
+            if m in tried:
+                continue
+            why = agents[m].reason
+            if why is None:
+                if m in q.on_shifts:
+                    why = self.sb.why_unavailable(agents[m], now)
+                if why is None:
+                    why = "rung already this round" if m in entry.tried else q.not_chosen
+            out.append((m, why))
+        return tuple(out)
 
     def _ring_timed_out(self, entry: QueueEntry, now: float) -> None:
         if not entry.active or not entry.legs:

@@ -90,10 +90,10 @@ class AgentRuntime:
     wrapup_timer: Timer | None = None
     queues: list[str] = field(default_factory=list)
     reason: str | None = "not registered"  # why not free (shifts aside); None when free
+    id: str = ""
 
-    @property
-    def id(self) -> str:
-        return self.config.id
+    def __post_init__(self) -> None:
+        self.id = self.config.id
 
 
 @dataclass(slots=True, eq=False)

@@ -1,0 +1,297 @@
+"""The HTML report: well-formed, self-contained, shows the figures, never crashes."""
+
+from __future__ import annotations
+
+import math
+import random
+from html.parser import HTMLParser
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from switchboard.sim.erlang import staffing_advice
+from switchboard.sim.report import render_report
+
+VOID = {"meta", "br", "hr", "img", "input", "link", "wbr", "col", "source", "area", "base"}
+
+
+class Page(HTMLParser):
+    """Checks that tags nest properly and collects what the tests look at."""
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.stack: list[str] = []
+        self.errors: list[str] = []
+        self.svgs: dict[str, list[dict[str, str | None]]] = {}  # svg id -> its rect cells
+        self.svg_id: str | None = None
+        self.texts: list[str] = []
+        self.tags: list[str] = []
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self._element(tag, dict(attrs))
+        if tag not in VOID:
+            self.stack.append(tag)
+
+    def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self.tags.append(tag)
+        self._element(tag, dict(attrs))
+
+    def _element(self, tag: str, attrs: dict[str, str | None]) -> None:
+        if tag == "svg":
+            self.svg_id = attrs.get("id") or f"svg{len(self.svgs)}"
+            self.svgs[self.svg_id] = []
+        elif tag == "rect" and attrs.get("class") == "cell" and self.svg_id:
+            self.svgs[self.svg_id].append(attrs)
+
+    def handle_endtag(self, tag: str) -> None:
+        if not self.stack or self.stack[-1] != tag:
+            self.errors.append(f"</{tag}> closes {self.stack[-1:] or 'nothing'}")
+            return
+        self.stack.pop()
+        if tag == "svg":
+            self.svg_id = None
+
+    def handle_data(self, data: str) -> None:
+        if data.strip():
+            self.texts.append(data.strip())
+
+
+def parse(page: str) -> Page:
+    parser = Page()
+    parser.feed(page)
+    parser.close()
+    assert parser.errors == []
+    assert parser.stack == [], f"unclosed: {parser.stack}"
+    return parser
+
+
+def assert_self_contained(page: str) -> None:
+    lowered = page.lower()
+    for banned in ("<script", "<link", "<img", "<iframe", "@import", "http:", "https:", "src="):
+        assert banned not in lowered, banned
+    # The only url() references are in-page SVG gradients.
+    assert lowered.count("url(") == lowered.count("url(#")
+
+
+def realistic_kpis(seed: int = 7) -> dict[str, Any]:
+    """Two simulated days (Mon, Tue) of a 12-agent centre with two queues."""
+    rng = random.Random(seed)
+    profile = [0, 0, 0, 0, 0, 0, 1, 4, 18, 42, 55, 50, 38, 44, 52, 47, 40, 30, 14, 6, 3, 1, 0, 0]
+    heat_calls = [[0.0] * 24 for _ in range(7)]
+    heat_missed = [[0.0] * 24 for _ in range(7)]
+    per_hour = []
+    for weekday, day in ((0, "2026-11-23"), (1, "2026-11-24")):
+        for hour, base in enumerate(profile):
+            calls = max(0, round(base * rng.uniform(0.8, 1.25)))
+            missed = round(calls * rng.uniform(0.0, 0.15)) if calls > 30 else 0
+            heat_calls[weekday][hour] += calls
+            heat_missed[weekday][hour] += missed
+            sl = None if calls == 0 else max(0.3, min(1.0, 1.05 - missed / max(calls, 1) * 4))
+            per_hour.append(
+                {
+                    "day": day,
+                    "weekday": weekday,
+                    "hour": hour,
+                    "calls": calls,
+                    "answered": calls - missed,
+                    "abandoned": missed,
+                    "service_level": sl,
+                    "mean_wait": rng.uniform(5, 60) if calls else None,
+                    "occupancy": rng.uniform(0.5, 0.95) if calls else None,
+                    "agents_on": 0 if hour < 8 or hour > 19 else (12 if 9 <= hour <= 17 else 4),
+                }
+            )
+    on = {h: 0 if h < 8 or h > 19 else (12 if 9 <= h <= 17 else 4) for h in range(24)}
+    days = [1, 1, 0, 0, 0, 0, 0]
+    advice = staffing_advice(heat_calls, 185, 0.8, 20, 120, days)
+    staffing = [
+        {
+            "weekday": a.weekday,
+            "hour": a.hour,
+            "calls_per_hour": a.calls_per_hour,
+            "erlangs": a.erlangs,
+            "agents_needed": a.agents_needed,
+            "channels_needed": a.channels_needed,
+            "agents_on": on[a.hour] if a.weekday < 2 else 0,
+        }
+        for a in advice
+    ]
+    per_agent = {
+        str(201 + i): {
+            "answered": rng.randint(40, 95),
+            "not_answered": rng.randint(0, 9),
+            "talk_time": rng.uniform(9000, 19000),
+            "avg_answer": rng.uniform(2.0, 7.5),
+            "occupancy": rng.uniform(0.45, 0.97),
+        }
+        for i in range(12)
+    }
+    calls = sum(map(sum, heat_calls))
+    missed = sum(map(sum, heat_missed))
+    return {
+        "seed": seed,
+        "config": "examples/queue_announcements.yaml",
+        "start": "2026-11-23",
+        "days": 2,
+        "calls": calls,
+        "answered": calls - missed - 23,
+        "abandoned": missed,
+        "missed": missed + 11,
+        "lost": 9,
+        "callbacks": 14,
+        "rejected": 3,
+        "voicemails": 6,
+        "channel_exhausted": 17,
+        "service_level": 0.834,
+        "service_level_target": 20,
+        "asa": 18.46,
+        "mean_wait": 125.0,
+        "p90_wait": 47.2,
+        "occupancy": 0.781,
+        "eta_accuracy": {
+            "switchboard": {"mae": 21.4, "n": 802},
+            "moving_average": {"mae": 48.9, "n": 802},
+        },
+        "per_queue": {
+            "sales": {
+                "calls": 1100,
+                "answered": 1010,
+                "abandoned": 70,
+                "timeout": 20,
+                "service_level": 0.86,
+                "asa": 15.2,
+                "mean_wait": 21.0,
+                "p90_wait": 44.0,
+            },
+            "support": {
+                "calls": 640,
+                "answered": 560,
+                "abandoned": 66,
+                "timeout": 14,
+                "service_level": 0.71,
+                "asa": 29.8,
+                "mean_wait": 38.5,
+                "p90_wait": 90.1,
+            },
+        },
+        "per_hour": per_hour,
+        "per_agent": per_agent,
+        "per_number": {
+            "+380441234567": {"calls": 1300, "exhausted": 12},
+            "+380442000000": {"calls": 440, "exhausted": 5},
+        },
+        "heatmap": {"calls": heat_calls, "missed": heat_missed, "days_observed": days},
+        "staffing": staffing,
+        "events_per_second": 182345.6,
+        "wall_seconds": 1.93,
+    }
+
+
+def test_realistic_report_is_well_formed_and_complete() -> None:
+    kpis = realistic_kpis()
+    page = render_report(kpis, "Tuesday rehearsal")
+    doc = parse(page)
+    assert_self_contained(page)
+    assert doc.tags[:3] == ["html", "head", "meta"]
+    assert "Tuesday rehearsal" in doc.texts
+
+    cells = doc.svgs["heatmap-calls"]
+    assert len(cells) == 168
+    by_slot = {(int(c["data-weekday"] or -1), int(c["data-hour"] or -1)): c for c in cells}
+    assert len(by_slot) == 168
+    for weekday, row in enumerate(kpis["heatmap"]["calls"]):
+        for hour, value in enumerate(row):
+            shown = by_slot[weekday, hour]["data-value"]
+            if weekday < 2:
+                assert shown is not None and float(shown) == value
+            else:  # never simulated: no data rather than a misleading 0
+                assert shown == ""
+                assert by_slot[weekday, hour]["fill"] == "#e9edf2"
+    # The busiest slot is darkest; an empty one is lightest.
+    busiest = max(cells, key=lambda c: float(c["data-value"] or 0))
+    assert busiest["fill"] == "#08306b"
+    assert by_slot[0, 0]["fill"] == "#f7fbff"
+    assert len(doc.svgs["heatmap-missed"]) == 168
+    assert len(doc.svgs["staffing-grid"]) == 168
+
+    texts = set(doc.texts)
+    shown = "83.4 %|18.5 s|2m 05s|47.2 s|78.1 %|17|sales|support|+380441234567|201|212|21.4 s"
+    for expected in [f"{kpis['calls']:,.0f}", *shown.split("|"), "48.9 s", "802", "goal 80 %"]:
+        assert expected in texts, expected
+    assert any("56 % smaller" in t for t in doc.texts)  # (48.9 - 21.4) / 48.9
+    # Staffing grid: Monday 10:00 shows needed/scheduled.
+    need = next(s for s in kpis["staffing"] if s["weekday"] == 0 and s["hour"] == 10)
+    assert f"{need['agents_needed']}/12" in texts
+    staff = {(c["data-weekday"], c["data-hour"]): c for c in doc.svgs["staffing-grid"]}
+    assert staff["0", "10"]["data-value"] == str(need["agents_needed"])
+    assert staff["3", "10"]["data-value"] == ""  # Thursday was never simulated: no advice
+    assert len(doc.svgs["agent-occupancy"]) == 0  # bars are not heatmap cells
+    assert "day-chart" in doc.svgs
+
+
+def test_text_from_the_input_is_escaped() -> None:
+    kpis = realistic_kpis()
+    kpis["per_queue"]["<script>alert(1)</script>"] = {"calls": 1}
+    kpis["per_agent"]['"><marquee>'] = {"answered": 1}
+    kpis["config"] = "a&b <i>.yaml"
+    page = render_report(kpis, "<img src=x onerror=alert(1)>")
+    doc = parse(page)
+    assert "<script>" not in page
+    assert "<img" not in page
+    assert "<script>alert(1)</script>" in doc.texts
+    assert '"><marquee>' in doc.texts
+    assert "marquee" not in doc.tags
+
+
+def test_missing_and_broken_keys_render() -> None:
+    for kpis in (
+        {},
+        {"calls": 12},
+        {
+            "calls": None,
+            "service_level": "n/a",
+            "asa": math.nan,
+            "occupancy": math.inf,
+            "heatmap": {"calls": [[1, 2, None, "x"]], "missed": []},
+            "per_hour": [{"hour": 30}, {"day": "2026-11-23"}, "junk", {"hour": 9, "calls": 0}],
+            "per_agent": {"201": None, "202": {"occupancy": "high"}},
+            "per_queue": {"q": []},
+            "per_number": {"100": {"calls": 0, "exhausted": 3}},
+            "eta_accuracy": {"switchboard": {"mae": None, "n": 0}},
+            "staffing": [{"weekday": 9, "hour": 1}, {"weekday": 0, "hour": 2}, None],
+            "wall_seconds": "soon",
+        },
+    ):
+        page = render_report(kpis, "Empty day")  # type: ignore[arg-type]
+        doc = parse(page)
+        assert_self_contained(page)
+        assert "Empty day" in doc.texts
+    # A ragged heatmap still draws every slot; unknown ones are blank cells.
+    doc = parse(render_report({"heatmap": {"calls": [[1, 2]]}}, "x"))
+    cells = doc.svgs["heatmap-calls"]
+    assert len(cells) == 168
+    assert sum(1 for c in cells if c["data-value"]) == 2
+    # Nothing to say: no charts at all, but the cards are there with dashes.
+    empty = parse(render_report({}, "x"))
+    assert empty.svgs == {}
+    assert "–" in empty.texts
+
+
+json_values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(10**6), 10**6) | st.floats() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=5) | st.dictionaries(st.text(max_size=6), inner, max_size=4)
+    ),
+    max_leaves=25,
+)
+kpi_keys = st.sampled_from(sorted(realistic_kpis()))  # every key the simulator writes
+
+
+@settings(database=None, max_examples=60, deadline=None)
+@given(st.dictionaries(kpi_keys, json_values, max_size=8))
+def test_any_json_renders_well_formed(kpis: dict[str, Any]) -> None:
+    page = render_report(kpis, "fuzz")
+    parse(page)
+    assert_self_contained(page)
