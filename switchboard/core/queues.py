@@ -427,7 +427,11 @@ class QueueManager:
             a = sb.agents[m]
             if sb.why_unavailable(a, now) is None:
                 free += 1
-            elif a.state in ("talking", "wrapup") and a.registered and a.status == "available":
+            elif not a.registered or a.status != "available":
+                continue
+            elif a.state == "ringing":
+                free += 1  # about to take a caller ahead (or this one): free for that caller
+            else:
                 busy.append(now - a.talk_started)
         pos = self.position(entry)
         waited = now - entry.joined
