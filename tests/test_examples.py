@@ -147,7 +147,8 @@ def test_example_simulates_a_sensible_day(path: Path, simulated: dict[str, SimRe
     kpis = result.kpis
     assert kpis["calls"] > 0
     assert kpis["answered"] > 0
-    assert kpis["answered"] + kpis["missed"] + kpis["rejected"] == kpis["calls"]
+    assert (kpis["answered"] + kpis["missed"] + kpis["rejected"] + kpis["completed"]
+            == kpis["calls"])
     assert kpis["answered"] / kpis["calls"] > 0.5, "most calls of a realistic day are answered"
     assert kpis["unfinished"] == 0
     assert len(result.calls) == kpis["calls"]

@@ -450,8 +450,16 @@ class Switchboard:
         if call.ring_timer is not None:
             call.ring_timer.cancel()
             call.ring_timer = None
-        if call.linear_targets:
+        while call.linear_targets:
             nxt = call.linear_targets.pop(0)
+            agent = self.agents.get(nxt[2] or "")
+            # The next in line may have taken another call meanwhile: check again.
+            why = None if agent is None else (
+                self.why_unavailable(agent, now) if nxt[0] == "agent"
+                else (None if agent.state == "idle" else f"busy: {agent.state}"))
+            if why is not None:
+                self.decide(call.id, now, "ring", f"skip {nxt[1]}: {why}", skipped=((nxt[1], why),))
+                continue
             self.ring(call, [nxt], call.ring_timeout, now)
             return
         call.last_exit = "no_answer"

@@ -262,6 +262,8 @@ def _cards(k: Mapping[str, Any], goal: float) -> str:
     ]
     if "rejected" in k:
         cards.append(("Rejected", _int(k.get("rejected")), "refused by the rules", None))
+    if k.get("completed"):
+        cards.append(("Informed", _int(k.get("completed")), "heard an IVR message", None))
     out = []
     for label, value, sub, colour in cards:
         style = f' style="border-left-color:{colour}"' if colour else ""

@@ -189,3 +189,27 @@ def test_an_announcement_ending_during_the_whisper_keeps_the_caller_waiting() ->
     assert kinds(out) == ["Play"] and one(c.Play, out).loop, "music again, no next step"
     out = d.send(e.PromptFinished(leg, whisper.play_id))
     assert c.Bridge("c1", leg) in out
+
+
+def test_a_linear_ring_step_skips_the_next_agent_who_took_another_call_meanwhile() -> None:
+    d = Driver(config("""
+timezone: Europe/Kyiv
+numbers: [{number: "100", scheme: a}, {number: "200", scheme: b}]
+agents: [{id: "401"}, {id: "403"}, {id: "404"}]
+schemes:
+  a: {rules: [{name: a, steps: [{ring: {agents: ["401", "403", "404"], strategy: linear,
+                                        timeout: 20}}]}]}
+  b: {rules: [{name: b, steps: [{queue: q}]}]}
+queues: {q: {members: ["403"], whisper: {wait_time: false, number_name: false}}}
+"""))
+    out = d.arrive("c1", dialed="100")
+    assert [t.agent_id for t in one(c.Ring, out).legs] == ["401"]
+    d.now += 1
+    d.arrive("c2", dialed="200", caller="+380672222222")
+    d.now += 1
+    d.answer(d.ringing()["403"])  # 403 now talks on c2
+    out = d.advance(18)
+    assert [t.agent_id for t in one(c.Ring, out).legs] == ["404"]
+    assert d.sb.agents["403"].state == "talking"
+    skip = [x for x in of(c.Decision, out) if x.summary.startswith("skip 403")]
+    assert skip and skip[0].skipped == (("403", "talking"),)
