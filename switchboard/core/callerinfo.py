@@ -43,8 +43,9 @@ def _parse(number: str, country: str | None) -> phonenumbers.PhoneNumber | None:
 
 @lru_cache(maxsize=_CACHE)
 def normalize(number: str, country: str | None) -> str:
-    """E.164 (``+380671234567``) when phonenumbers can parse it, national formats read with
-    ``country``; otherwise the input without spaces and punctuation. Never raises.
+    """E.164 (``+380671234567``) when phonenumbers reads it as a possible number (national
+    formats with ``country``); otherwise the input without spaces and punctuation, keeping a
+    leading ``+``. Never raises.
 
     Extensions and service names stay as they are: ``201`` -> ``201``,
     ``anonymous`` -> ``anonymous``.

@@ -89,8 +89,8 @@ class ProjectionEstimator:
       reaches ``position``: ``sum_i E[N_i(t)] >= position``.
 
     With steady handling (``w = 0``) this is exactly the queue projection ``heap_estimate``
-    (every caller ahead takes the agent free first, who is busy again for ``H``); with
-    exponential handling it is the exact mean ``(position - free) * H / agents``. Using
+    (every caller ahead takes the agent free first, who is busy again for ``H``); for
+    memoryless handling it is the exact mean ``(position - free) * H / agents``. Using
     expected *residuals* in the heap instead (the first design) ignores that the first of
     ten busy agents frees up much sooner than an average one, and on M/M/10 it loses to the
     moving average; see the tests. Before ``MIN_OBSERVATIONS`` handling times, handling is

@@ -79,7 +79,8 @@ class RuleMatcher:
                 if self.lists.contains(name, facts.caller):
                     return f"caller is in {name}"
         if when.caller_matches is not None and not any(
-            mask_matches(m, facts.raw_caller) or mask_matches(m, facts.caller)
+            mask_matches(m, facts.raw_caller, self.config.country)
+            or mask_matches(m, facts.caller, self.config.country)
             for m in when.caller_matches
         ):
             return "caller matches no mask"

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import heapq
+import itertools
 import math
 import random
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 
 import pytest
 
 from switchboard.core.eta import EtaEstimator, MovingAverageEstimator, ProjectionEstimator
 
 
-def fed(values: list[float], **kwargs: float) -> ProjectionEstimator:
-    est = ProjectionEstimator(**kwargs)  # type: ignore[arg-type]
+def fed(
+    values: Sequence[float], default_handle: float = 180.0, window: int = 200
+) -> ProjectionEstimator:
+    est = ProjectionEstimator(default_handle, window)
     for value in values:
         est.observe_handled(value)
     return est
@@ -127,9 +130,9 @@ def test_very_variable_handling_counts_expected_releases() -> None:
     est = fed([10, 10, 10, 10, 460])
     assert est.mean_handle == 100.0
     assert est.variability == 1.0
-    assert est.estimate(1, 0, [0.0, 0.0], 0.0) == pytest.approx(10.0, abs=0.01)  # 1.6 >= 1
-    assert est.estimate(2, 0, [0.0, 0.0], 0.0) == pytest.approx(35.0, rel=1e-3)
-    assert est.estimate(3, 0, [0.0, 0.0], 0.0) == pytest.approx(97.5, rel=1e-3)
+    assert est.estimate(1, 0, [0.0, 0.0], 0.0) == 10.0  # jumps from 0 to 1.6 at 10 s
+    assert est.estimate(2, 0, [0.0, 0.0], 0.0) == pytest.approx(35.0, rel=1e-12)
+    assert est.estimate(3, 0, [0.0, 0.0], 0.0) == pytest.approx(97.5, rel=1e-12)
     # the plain heap would say 90 (both residuals), then 190
     assert est.heap_estimate(1, 0, [0.0, 0.0]) == 100.0
     assert est.heap_estimate(3, 0, [0.0, 0.0]) == 200.0
@@ -142,9 +145,7 @@ def test_moderately_variable_handling_mixes_both_views() -> None:
     est = fed([60, 60, 60, 140, 140, 140])
     assert est.variability == pytest.approx(0.4)
     busy = [0.0, 0.0]
-    assert est.estimate(1, 0, busy, 0.0) == pytest.approx(60.0, abs=0.01)
-    assert est.estimate(2, 0, busy, 0.0) == pytest.approx(140.0, abs=0.02)
-    assert est.estimate(3, 0, busy, 0.0) == pytest.approx(200.0, abs=0.03)
+    assert [est.estimate(p, 0, busy, 0.0) for p in (1, 2, 3)] == [60.0, 140.0, 200.0]
     # the plain heap sees two agents free after 100 s each
     assert [est.heap_estimate(p, 0, busy) for p in (1, 2, 3)] == [100.0, 100.0, 200.0]
 
@@ -152,7 +153,7 @@ def test_moderately_variable_handling_mixes_both_views() -> None:
 def test_agents_busy_longer_than_any_call_seen_are_memoryless() -> None:
     est = fed([10, 10, 10, 10, 460])
     # both agents beyond 460 s: each frees 1 - exp(-t/H) + (t/H - 1 + exp(-t/H)) = t/H
-    assert est.estimate(2, 0, [500.0, 600.0], 0.0) == pytest.approx(100.0, rel=1e-3)
+    assert est.estimate(2, 0, [500.0, 600.0], 0.0) == pytest.approx(100.0, rel=1e-12)
 
 
 def test_window_is_bounded_and_ignores_nonsense() -> None:
@@ -172,12 +173,17 @@ def test_bad_parameters_are_refused() -> None:
         ProjectionEstimator(window=3)
 
 
-def test_projection_grows_with_position() -> None:
-    est = fed([random.Random(5).expovariate(1 / 180) for _ in range(200)])
-    busy = [5.0, 60.0, 200.0, 400.0, 30.0]
-    estimates = [est.estimate(p, 0, busy, 0.0) for p in range(1, 301)]
-    assert all(a <= b for a, b in zip(estimates, estimates[1:], strict=False))
-    assert estimates[-1] == pytest.approx(300 * est.mean_handle / 5, rel=0.05)
+@pytest.mark.parametrize("sd", [0.0, 30.0, 100.0, 180.0, 400.0])
+def test_projection_never_decreases_with_position(sd: float) -> None:
+    rng = random.Random(5)
+    est = fed([max(1.0, rng.gauss(180, sd)) for _ in range(200)])
+    busy = [5.0, 60.0, 200.0, 400.0, 30.0, 180.0, 1000.0]  # the last beyond the window
+    for free in (0, 2):
+        estimates = [est.estimate(p, free, busy, 0.0) for p in range(1, 301)]
+        assert all(a <= b for a, b in itertools.pairwise(estimates)), sd
+        # far back in the queue, agents free up at the average rate agents / H
+        per_caller = (estimates[-1] - estimates[149]) / 150
+        assert per_caller == pytest.approx(est.mean_handle / (len(busy) + free), rel=0.05)
 
 
 # --------------------------------------------------------------------------- measured
