@@ -33,7 +33,7 @@ class QueueRuntime:
 
     __slots__ = (
         "cfg", "cursor", "entries", "estimators", "index", "members", "name", "not_chosen",
-        "on_shifts", "penalty", "strategy",
+        "on_shifts", "penalty", "strategy", "unavailable",
     )
 
     def __init__(self, name: str, cfg: Queue, members: list[str], penalty: dict[str, int]) -> None:
@@ -45,6 +45,9 @@ class QueueRuntime:
         self.strategy = cfg.strategy.value
         self.not_chosen = "not chosen: " + self.strategy
         self.on_shifts: set[str] = set()  # members with a work schedule (filled by the manager)
+        # Members who cannot take a call, and why: kept up to date as agents change, so that
+        # explaining a ring (B1) copies it instead of asking every member each time.
+        self.unavailable: dict[str, str] = {}
         self.entries: list[QueueEntry] = []
         self.cursor = QueueCursor(members=members)
         self.estimators: list[EtaEstimator] = [ProjectionEstimator(), MovingAverageEstimator()]
@@ -83,9 +86,21 @@ class QueueManager:
                 sb.agents[aid].queues.append(name)
                 if sb.agents[aid].config.schedule is not None:
                     q.on_shifts.add(aid)
+                reason = sb.agents[aid].reason
+                if reason is not None:
+                    q.unavailable[aid] = reason
         self.dirty = False
         self._seq = 0
         self._shift_wake: Timer | None = None
+
+    def agent_changed(self, agent: AgentRuntime) -> None:
+        """An agent's reason for not taking calls changed (None: free)."""
+        for name in agent.queues:
+            unavailable = self.queues[name].unavailable
+            if agent.reason is None:
+                unavailable.pop(agent.id, None)
+            else:
+                unavailable[agent.id] = agent.reason
 
     def config(self, name: str) -> Queue:
         return self.queues[name].cfg
@@ -263,7 +278,8 @@ class QueueManager:
             if entry.legs or entry.retry_at > now or not entry.active:
                 continue
             q = self.queues[entry.queue]
-            cands = [m for m in q.members if m in free]
+            index = q.index
+            cands = sorted([m for m in free if m in index], key=index.__getitem__)
             if not cands:
                 continue
             fresh = [m for m in cands if m not in entry.tried]
@@ -302,6 +318,8 @@ class QueueManager:
         owner: Call | CallbackJob = call if call is not None else job  # type: ignore[assignment]
         prefix = call.id if call is not None else (job.id if job is not None else "q")
         purpose = "queue" if call is not None else "callback_agent"
+        tried = tuple([a.id for a in agents])
+        skipped = self._skipped(q, entry, tried, now)  # before the rung agents change state
         targets = []
         for agent in agents:
             leg_id = f"{prefix}-L{sb.next_id()}"
@@ -320,27 +338,23 @@ class QueueManager:
             timeout = agents[0].config.ring_timeout
         sb.out.append(c.Ring(call.id if call else None, tuple(targets), caller_id, timeout))
         entry.ring_timer = sb.later(now + timeout, lambda t: self._ring_timed_out(entry, t))
-        tried = tuple([a.id for a in agents])
         channel = call.id if call is not None else f"callback:{job.number}"  # type: ignore[union-attr]
         sb.out.append(c.Decision(channel, now, "queue",
                                  f"queue {q.name} ({q.strategy}): ring {', '.join(tried)}",
-                                 None, tried, self._skipped(q, entry, tried, now)))
+                                 None, tried, skipped))
 
     def _skipped(self, q: QueueRuntime, entry: QueueEntry, tried: tuple[str, ...],
                  now: float) -> tuple[tuple[str, str], ...]:
         """(member, why not rung) for every member of the queue not rung now (B1)."""
-        agents = self.sb.agents
-        out = []
-        for m in q.members:
-            if m in tried:
-                continue
-            why = agents[m].reason
-            if why is None:
-                if m in q.on_shifts:
-                    why = self.sb.why_unavailable(agents[m], now)
+        sb = self.sb
+        out = list(q.unavailable.items())
+        index = q.index
+        for m in sb.free:  # free members not rung now: a handful even in a large queue
+            if m in index and m not in tried:
+                why = sb.why_unavailable(sb.agents[m], now) if m in q.on_shifts else None
                 if why is None:
                     why = "rung already this round" if m in entry.tried else q.not_chosen
-            out.append((m, why))
+                out.append((m, why))
         return tuple(out)
 
     def _ring_timed_out(self, entry: QueueEntry, now: float) -> None:

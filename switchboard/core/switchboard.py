@@ -154,9 +154,11 @@ class Switchboard:
             agent.reason = agent.state
         else:
             agent.reason = None
+        self.queues.agent_changed(agent)
+        if agent.reason is None:
             self.free.add(agent.id)
-            return
-        self.free.discard(agent.id)
+        else:
+            self.free.discard(agent.id)
 
     def why_unavailable(self, agent: AgentRuntime, now: float) -> str | None:
         """None when the agent can take a call now, else why not (for Decisions)."""
