@@ -11,7 +11,6 @@ import re
 from functools import lru_cache
 
 import phonenumbers
-from phonenumbers import geocoder
 
 from switchboard.config.model import Config
 
@@ -74,6 +73,9 @@ def region_of(number: str, country: str | None) -> tuple[str | None, str | None]
             region = regions[0] if len(regions) == 1 else None
         if region == phonenumbers.REGION_CODE_FOR_NON_GEO_ENTITY:  # "001": +800, +882...
             region = None
+        # Imported here: its data takes ~0.6 s to load, and most runs never need it.
+        from phonenumbers import geocoder
+
         description = geocoder.description_for_number(parsed, "en") or None
         if description is not None and description == geocoder.country_name_for_number(
             parsed, "en"

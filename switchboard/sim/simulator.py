@@ -28,6 +28,7 @@ from typing import Any
 from switchboard.config.model import Config
 from switchboard.core import commands as c
 from switchboard.core import events as e
+from switchboard.core.switchboard import Switchboard
 from switchboard.sim.kpi import KpiCollector
 from switchboard.sim.traffic import (
     CallerNumbers,
@@ -120,8 +121,6 @@ class _World:
         label: str | None,
         keep_decisions: bool,
     ) -> None:
-        from switchboard.core.switchboard import Switchboard
-
         sim = config.simulation
         self.config = config
         self.seed = seed
