@@ -148,7 +148,7 @@ class CallbackManager:
                   f"{job.number}", tried=(job.agent_id or "",))
         sb.out.append(c.CallbackFinished(job.number, "connected", now, job.agent_id,
                                          job.attempts + 1))
-        sb.served(job.number, now, "called back")
+        sb.missed.served(job.number, now, "called back")
 
     def _dial_customer(self, job: CallbackJob, now: float) -> None:
         sb = self.sb

@@ -101,7 +101,7 @@ class Lookups:
             self.sb.advance(call, now)
             return
         self.sb.decide(call.id, now, step, f"ring {agent.id}", tried=(agent.id,))
-        self.sb.ring_one(call, "agent", agent.id, agent.id, call.ring_timeout, now)
+        self.sb.ringing.ring_one(call, "agent", agent.id, agent.id, call.ring_timeout, now)
 
     def on_webhook_answered(self, ev: e.WebhookAnswered, now: float) -> None:
         call = self._take_reply(ev.call_id, ev.request_id)
@@ -113,7 +113,8 @@ class Lookups:
             self._ring_named_agent(call, str(agent), "webhook", now)
         elif isinstance(number, str) and _PHONE.match(number.replace(" ", "")):
             self.sb.decide(call.id, now, "webhook", f"ring number {number}", tried=(number,))
-            self.sb.ring_one(call, "number", number.replace(" ", ""), None, call.ring_timeout, now)
+            self.sb.ringing.ring_one(call, "number", number.replace(" ", ""), None,
+                                     call.ring_timeout, now)
         elif isinstance(scheme, str) and scheme in self.sb.config.schemes:
             self.sb.decide(call.id, now, "webhook", f"go to scheme {scheme}")
             call.stack = []

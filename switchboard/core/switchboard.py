@@ -24,7 +24,6 @@ from switchboard.config.model import (
     QueueStep,
     RejectStep,
     RingStep,
-    RingTarget,
     VoicemailStep,
     WebhookStep,
 )
@@ -37,7 +36,9 @@ from switchboard.core.callbacks import CallbackManager
 from switchboard.core.callerinfo import CallerLists, normalize
 from switchboard.core.ivr import Ivr
 from switchboard.core.lookups import Lookups
+from switchboard.core.missed import MissedCalls
 from switchboard.core.queues import QueueManager
+from switchboard.core.ringing import Ringing
 from switchboard.core.rules import CallFacts, RuleMatcher
 from switchboard.core.schedule import Calendar
 from switchboard.core.state import AgentRuntime, Call, Frame, Leg, Timer, Timers
@@ -67,7 +68,6 @@ class Switchboard:
         self.timers = Timers()
         self.active_by_number: dict[str, int] = {}
         self.known: set[str] = set()
-        self.lost: set[str] = set()
         self.pending_voicemail: dict[str, Call] = {}
         self._white_lists = [n for n, lst in config.lists.items() if lst.kind == "white"]
         self.out: list[c.Command] = []
@@ -77,6 +77,8 @@ class Switchboard:
         self.ivr = Ivr(self)
         self.voicemail = VoicemailBoxes(self)
         self.lookups = Lookups(self)
+        self.ringing = Ringing(self)
+        self.missed = MissedCalls(self)
         self._handlers: dict[type, Callable[[Any, float], None]] = {
             e.CallArrived: self._on_call_arrived,
             e.CallerHungUp: self._on_caller_hung_up,
@@ -345,7 +347,7 @@ class Switchboard:
             self.play(call, tuple(c.Prompt(p) for p in step.play))
             return True
         if isinstance(step, RingStep):
-            return self._ring_step(call, step.ring, now)
+            return self.ringing.step(call, step.ring, now)
         if isinstance(step, VoicemailStep):
             self.voicemail.start(call, step.voicemail, now)
             return True
@@ -379,99 +381,6 @@ class Switchboard:
             self.offer_callback(call, step.callback, now, call.arrived, 0, "callback step")
             return True
         raise TypeError(f"unknown step {step!r}")  # pragma: no cover - the model forbids it
-
-    # ------------------------------------------------------------------ ring steps (R4, R5)
-
-    def _ring_step(self, call: Call, target: RingTarget, now: float) -> bool:
-        targets: list[tuple[str, str, str | None]] = []  # (kind, address, agent id)
-        skipped: list[tuple[str, str]] = []
-        agent_ids = list(target.agents)
-        for group in target.groups:
-            agent_ids += [a.id for a in self.config.agents if group in a.groups]
-        for aid in agent_ids:
-            agent = self.agents.get(aid)
-            why = "unknown agent" if agent is None else self.why_unavailable(agent, now)
-            if why is None:
-                targets.append(("agent", aid, aid))
-            else:
-                skipped.append((aid, why))
-        for aid in target.mobiles:
-            agent = self.agents.get(aid)
-            if agent is None or not agent.config.mobile:
-                skipped.append((aid, "no mobile number"))
-            elif agent.state != "idle":
-                skipped.append((aid, f"busy: {agent.state}"))
-            else:
-                targets.append(("number", agent.config.mobile, aid))
-        targets += [("number", n, None) for n in target.numbers]
-        unique: dict[tuple[str, str], tuple[str, str, str | None]] = {}
-        for t in targets:
-            unique.setdefault((t[0], t[1]), t)
-        targets = list(unique.values())
-        self.decide(
-            call.id, now, "ring",
-            f"ring {', '.join(t[1] for t in targets) or 'nobody'} ({target.strategy}, "
-            f"{target.timeout:g} s)",
-            rule=call.rule, tried=tuple(t[1] for t in targets), skipped=tuple(skipped),
-        )
-        if not targets:
-            return False
-        call.ring_timeout = target.timeout
-        call.ring_whisper = target.whisper
-        if target.strategy == "linear":
-            call.linear_targets = targets[1:]
-            targets = targets[:1]
-        self.ring(call, targets, target.timeout, now)
-        return True
-
-    def ring(self, call: Call, targets: list[tuple[str, str, str | None]], timeout: float,
-             now: float) -> None:
-        legs = []
-        for kind, address, agent_id in targets:
-            leg_id = f"{call.id}-L{self.next_id()}"
-            self.legs[leg_id] = Leg(leg_id, kind, address, agent_id, call, "ring")  # type: ignore[arg-type]
-            call.legs.append(leg_id)
-            legs.append(c.LegTarget(leg_id, kind, address, agent_id))  # type: ignore[arg-type]
-            if agent_id is not None:
-                agent = self.agents[agent_id]
-                self.set_agent_state(agent, "ringing", now)
-                agent.leg_id = leg_id
-        call.phase = "ringing"
-        self.out.append(c.Ring(call.id, tuple(legs), call.raw_caller, timeout))
-        call.ring_timer = self.later(now + timeout, lambda t: self._ring_timed_out(call, t))
-
-    def _ring_timed_out(self, call: Call, now: float) -> None:
-        if call.ended or not call.legs:
-            return
-        self.decide(call.id, now, "ring", "no answer in time", tried=tuple(call.legs))
-        legs, call.legs = call.legs, []
-        self.cancel_legs(legs, now)
-        self._ring_round_over(call, now)
-
-    def _ring_round_over(self, call: Call, now: float) -> None:
-        if call.ring_timer is not None:
-            call.ring_timer.cancel()
-            call.ring_timer = None
-        while call.linear_targets:
-            nxt = call.linear_targets.pop(0)
-            agent = self.agents.get(nxt[2] or "")
-            # The next in line may have taken another call meanwhile: check again.
-            why = None if agent is None else (
-                self.why_unavailable(agent, now) if nxt[0] == "agent"
-                else (None if agent.state == "idle" else f"busy: {agent.state}"))
-            if why is not None:
-                self.decide(call.id, now, "ring", f"skip {nxt[1]}: {why}", skipped=((nxt[1], why),))
-                continue
-            self.ring(call, [nxt], call.ring_timeout, now)
-            return
-        call.last_exit = "no_answer"
-        self.advance(call, now)
-
-    def ring_one(self, call: Call, kind: str, address: str, agent_id: str | None,
-                 timeout: float, now: float) -> None:
-        call.ring_timeout = timeout
-        call.ring_whisper = True
-        self.ring(call, [(kind, address, agent_id)], timeout, now)
 
     # ------------------------------------------------------------------ connect (whisper, bridge)
 
@@ -528,7 +437,7 @@ class Switchboard:
         if call.queue is None:  # a queue call's answer is already recorded by QueueExited
             self.decide(call.id, now, "bridge", f"connected to {leg.agent_id or leg.address}",
                         details={"wait": round(call.wait, 3)})
-        self.served(call.caller, now, "served")
+        self.missed.served(call.caller, now, "served")
 
     # ------------------------------------------------------------------ leg events
 
@@ -578,7 +487,7 @@ class Switchboard:
             call.legs.remove(leg.id)
             self.decide(call.id, now, "ring", f"{leg.agent_id or leg.address}: {ev.reason}")
             if not call.legs and not call.ended:
-                self._ring_round_over(call, now)
+                self.ringing.round_over(call, now)
 
     def _on_leg_hung_up(self, ev: e.LegHungUp, now: float) -> None:
         leg = self.legs.get(ev.leg_id)
@@ -602,7 +511,7 @@ class Switchboard:
         if leg.purpose == "queue":
             self.queues.leg_failed(call, leg, "rejected", now)
         elif not call.legs:
-            self._ring_round_over(call, now)
+            self.ringing.round_over(call, now)
 
     def end_conversation(self, call: Call, now: float) -> None:
         """A bridged call is over (either side hung up; the other side was hung up)."""
@@ -713,13 +622,6 @@ class Switchboard:
         self.play(call, (c.Prompt("callback_confirmed"),))
         call.phase = "closing"
 
-    def served(self, number: str, now: float, why: str) -> None:
-        """A number was served (answered, or called back): close its lost entry (M2)."""
-        if number in self.lost:
-            self.lost.discard(number)
-            self.out.append(c.LostChanged(number, "recovered", now, why))
-        self.callbacks.cancel_for(number, now, f"{why}")
-
     def finish(self, call: Call, outcome: Any, reason: Any, now: float) -> None:
         """The inbound call is over: clean up, record it, and follow up a missed call."""
         if call.ended:
@@ -751,37 +653,4 @@ class Switchboard:
             call.agent_id, call.queue, wait, call.answered_at, talk, call.rule,
         ))
         if outcome == "missed" and reason not in _NOT_MISSED:
-            self._follow_up_missed(call, reason, now)
-
-    def _follow_up_missed(self, call: Call, reason: str, now: float) -> None:
-        """M1-M3, M5: lost list, notifications, CRM task, auto-callback."""
-        number = call.caller
-        if not number:
-            return
-        missed = self.config.missed
-        if number not in self.lost:
-            self.lost.add(number)
-            self.out.append(c.LostChanged(number, "lost", now, reason))
-        payload: dict[str, object] = {
-            "number": number, "dialed": call.dialed, "at": now, "reason": reason,
-            "queue": call.queue, "waited": round(now - call.arrived, 1),
-        }
-        for target in missed.notify:
-            self.out.append(c.Notify(target, "missed_call", payload))
-        if missed.crm_task and call.voicemail is None:
-            self.out.append(c.CreateCrmTask(
-                number, call.crm_owner or missed.head_agent, now + missed.task_deadline,
-                f"Call back {number}: missed call to {call.dialed}",
-            ))
-        if missed.auto_callback and reason != "callback":
-            queue = missed.callback_queue or call.queue
-            if queue is not None and queue in self.config.queues:
-                # After hours, call back when the callback slots open, not into the night.
-                slots = self.config.callback_slots
-                at = None
-                if slots.schedule is not None and not self.calendar.is_open(slots.schedule, now):
-                    opening = self.calendar.next_open_slots(slots.schedule, now,
-                                                            slots.slot_minutes, 1)
-                    at = opening[0] if opening else None
-                self.callbacks.request(number, queue, now, now, missed.priority, "missed call",
-                                       call.dialed, at)
+            self.missed.follow_up(call, reason, now)
