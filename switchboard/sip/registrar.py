@@ -1,0 +1,125 @@
+"""The registrar (RFC 3261 §10.3): where each agent's softphones can be reached. Sans-IO.
+
+Authentication happens before a REGISTER gets here (digest, in the user agent layer). The
+registrar keeps, per account, several contacts with their own expiry, remembers the address
+each REGISTER really came from (so INVITEs reach a phone behind NAT), and reports an account
+becoming reachable or unreachable, which the runtime turns into ``AgentRegistered``.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final, Literal
+
+from switchboard.sip.headers import Address, SipParseError
+from switchboard.sip.message import Request, Response, make_response
+
+MIN_EXPIRES: Final = 60
+MAX_EXPIRES: Final = 3600
+
+
+@dataclass(frozen=True, slots=True)
+class Binding:
+    """One registered contact of an account."""
+
+    account: str
+    contact: Address
+    expires_at: float
+    source: tuple[str, int]  # where the REGISTER came from: where to send requests (NAT)
+    transport: Literal["UDP", "TCP"]
+    call_id: str
+    cseq: int
+
+
+@dataclass(frozen=True, slots=True)
+class Reachability:
+    """An account got its first binding (True) or lost its last one (False)."""
+
+    account: str
+    reachable: bool
+
+
+class Registrar:
+    """Bindings of the known accounts, with expiry."""
+
+    def __init__(self, accounts: set[str], min_expires: int = MIN_EXPIRES,
+                 max_expires: int = MAX_EXPIRES) -> None:
+        self.accounts = accounts
+        self.min_expires = min_expires
+        self.max_expires = max_expires
+        self._bindings: dict[str, dict[str, Binding]] = {}  # account -> contact URI -> binding
+
+    def contacts(self, account: str, now: float) -> list[Binding]:
+        """Live bindings of an account, most recently registered first."""
+        live = [b for b in self._bindings.get(account, {}).values() if b.expires_at > now]
+        return sorted(live, key=lambda b: -b.expires_at)
+
+    def next_expiry(self) -> float | None:
+        times = [b.expires_at for bs in self._bindings.values() for b in bs.values()]
+        return min(times) if times else None
+
+    def expire(self, now: float) -> list[Reachability]:
+        """Drop bindings that ran out; report accounts that became unreachable."""
+        changes = []
+        for account, bindings in list(self._bindings.items()):
+            for uri, binding in list(bindings.items()):
+                if binding.expires_at <= now:
+                    del bindings[uri]
+            if not bindings:
+                del self._bindings[account]
+                changes.append(Reachability(account, False))
+        return changes
+
+    def register(self, request: Request, source: tuple[str, int],
+                 transport: Literal["UDP", "TCP"], now: float,
+                 to_tag: str) -> tuple[Response, list[Reachability]]:
+        """Apply a REGISTER (already authenticated); the response and any reachability change."""
+        account = request.to.uri.user or ""
+        if account not in self.accounts:
+            return make_response(request, 404, to_tag=to_tag), []
+        had = bool(self._bindings.get(account))
+        header_expires = request.expires
+        bindings = self._bindings.setdefault(account, {})
+        if request.contact_is_wildcard:
+            if header_expires != 0:
+                return make_response(request, 400, "Contact: * needs Expires: 0",
+                                     to_tag=to_tag), []
+            for uri, bound in list(bindings.items()):
+                if bound.call_id != request.call_id or bound.cseq < request.cseq.seq:
+                    del bindings[uri]
+        else:
+            updates: list[tuple[str, Address, int]] = []
+            for contact in request.contacts:
+                try:
+                    expires = contact.expires
+                except SipParseError:
+                    expires = None
+                if expires is None:
+                    expires = header_expires if header_expires is not None else self.max_expires
+                if 0 < expires < self.min_expires:
+                    response = make_response(request, 423, to_tag=to_tag,
+                                             headers=[("Min-Expires", self.min_expires)])
+                    return response, []
+                updates.append((str(contact.uri), contact, min(expires, self.max_expires)))
+            for uri, contact, expires in updates:
+                old = bindings.get(uri)
+                if old is not None and old.call_id == request.call_id and (
+                        old.cseq >= request.cseq.seq):
+                    # An old REGISTER arriving late must not undo a newer one (§10.3 step 7).
+                    return make_response(request, 500, "Out of order REGISTER",
+                                         to_tag=to_tag), []
+                if expires == 0:
+                    bindings.pop(uri, None)
+                else:
+                    bindings[uri] = Binding(account, contact, now + expires, source, transport,
+                                            request.call_id, request.cseq.seq)
+        live = self.contacts(account, now)
+        if not bindings:
+            del self._bindings[account]
+        contacts = [
+            ("Contact", f"{b.contact.with_param('expires', str(int(b.expires_at - now)))}")
+            for b in live
+        ]
+        response = make_response(request, 200, to_tag=to_tag, headers=contacts)
+        changes = [Reachability(account, bool(live))] if bool(live) != had else []
+        return response, changes

@@ -1,0 +1,79 @@
+"""The registrar (RFC 3261 §10.3): expiry, several contacts, un-register, order, NAT source."""
+
+from __future__ import annotations
+
+from switchboard.sip.message import Request, parse
+from switchboard.sip.registrar import Reachability, Registrar
+
+SRC = ("127.0.0.1", 40001)
+
+
+def register(contact: str, expires: str | None = None, cseq: int = 1, call_id: str = "reg-1",
+             user: str = "201") -> Request:
+    text = (
+        f"REGISTER sip:127.0.0.1 SIP/2.0\r\n"
+        "Via: SIP/2.0/UDP 192.168.1.5:5060;branch=z9hG4bK-r;rport\r\n"
+        "Max-Forwards: 70\r\n"
+        f"From: <sip:{user}@127.0.0.1>;tag=ph\r\n"
+        f"To: <sip:{user}@127.0.0.1>\r\n"
+        f"Call-ID: {call_id}\r\n"
+        f"CSeq: {cseq} REGISTER\r\n"
+        f"Contact: {contact}\r\n"
+        + (f"Expires: {expires}\r\n" if expires is not None else "")
+        + "Content-Length: 0\r\n\r\n"
+    )
+    msg = parse(text.encode())
+    assert isinstance(msg, Request)
+    return msg
+
+
+def test_register_binds_reports_reachable_and_lists_the_contact_with_its_expiry() -> None:
+    reg = Registrar({"201", "202"})
+    response, changes = reg.register(register("<sip:201@192.168.1.5:5060>", "600"), SRC, "UDP",
+                                     1000.0, "t1")
+    assert response.status == 200
+    assert changes == [Reachability("201", True)]
+    assert response.headers.get_all("Contact") == ("<sip:201@192.168.1.5:5060>;expires=600",)
+    (binding,) = reg.contacts("201", 1000.0)
+    assert binding.source == SRC and binding.expires_at == 1600.0
+
+
+def test_bindings_expire_and_the_account_becomes_unreachable() -> None:
+    reg = Registrar({"201"})
+    reg.register(register("<sip:201@192.168.1.5>", "120"), SRC, "UDP", 0.0, "t")
+    assert reg.next_expiry() == 120.0
+    assert reg.expire(119.9) == []
+    assert reg.expire(120.0) == [Reachability("201", False)]
+    assert reg.contacts("201", 120.0) == [] and reg.next_expiry() is None
+
+
+def test_several_contacts_per_account_and_unregister_one_then_all() -> None:
+    reg = Registrar({"201"})
+    reg.register(register("<sip:201@10.0.0.1>", "300"), SRC, "UDP", 0.0, "t")
+    reg.register(register("<sip:201@10.0.0.2>", "300", call_id="reg-2"), SRC, "UDP", 1.0, "t")
+    assert len(reg.contacts("201", 2.0)) == 2
+    response, changes = reg.register(register("<sip:201@10.0.0.1>;expires=0", cseq=2), SRC, "UDP",
+                                     3.0, "t")
+    assert response.status == 200 and changes == []
+    assert [str(b.contact.uri) for b in reg.contacts("201", 3.0)] == ["sip:201@10.0.0.2"]
+    response, changes = reg.register(register("*", "0", cseq=5, call_id="reg-2"), SRC, "UDP",
+                                     4.0, "t")
+    assert response.status == 200 and changes == [Reachability("201", False)]
+
+
+def test_too_brief_unknown_and_out_of_order_are_refused() -> None:
+    reg = Registrar({"201"})
+    response, _ = reg.register(register("<sip:201@10.0.0.1>", "10"), SRC, "UDP", 0.0, "t")
+    assert response.status == 423 and response.headers.get("Min-Expires") == "60"
+    response, _ = reg.register(register("<sip:299@10.0.0.1>", user="299"), SRC, "UDP", 0.0, "t")
+    assert response.status == 404
+    reg.register(register("<sip:201@10.0.0.1>", "300", cseq=7), SRC, "UDP", 0.0, "t")
+    response, _ = reg.register(register("<sip:201@10.0.0.1>", "0", cseq=6), SRC, "UDP", 1.0, "t")
+    assert response.status == 500
+    assert len(reg.contacts("201", 1.0)) == 1, "the late REGISTER did not undo the newer one"
+
+
+def test_expires_is_capped_at_the_maximum() -> None:
+    reg = Registrar({"201"})
+    reg.register(register("<sip:201@10.0.0.1>", "999999"), SRC, "UDP", 0.0, "t")
+    assert reg.contacts("201", 0.0)[0].expires_at == 3600.0
