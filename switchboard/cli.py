@@ -17,6 +17,37 @@ app = typer.Typer(
 
 
 @app.command()
+def run(
+    config: Path | None = typer.Option(None, "--config", help="Config file (default: demo)"),
+    data: Path = typer.Option(Path("data"), "--data", help="Where recordings and state go"),
+    sip_port: int = typer.Option(5060, "--sip-port", help="SIP port (UDP)"),
+    http_port: int = typer.Option(8080, "--http-port", help="HTTP port (API and UI: later)"),
+    host: str = typer.Option("127.0.0.1", "--host", help="Address to listen on"),
+) -> None:
+    """Answer real SIP calls: trunks call in, agents register softphones, the core routes."""
+    import asyncio
+
+    from switchboard.config.loader import ConfigError, demo_config_path, load_config
+    from switchboard.runtime.server import serve
+
+    path = config or demo_config_path()
+    try:
+        cfg = load_config(path)
+    except ConfigError as err:
+        for problem in err.problems:
+            typer.echo(str(problem), err=True)
+        raise typer.Exit(1) from None
+    typer.echo(f"switchboard: {path} on sip:{host}:{sip_port} (UDP)")
+    for agent in cfg.agents:
+        secret = f" password {agent.password}" if agent.password else ""
+        typer.echo(f"  agent {agent.id}: register sip:{agent.id}@{host}:{sip_port}{secret}")
+    for number in cfg.numbers:
+        typer.echo(f"  number {number.number}: call sip:{number.number}@{host}:{sip_port}")
+    del data, http_port  # storage and the HTTP API come with their own issues
+    asyncio.run(serve(cfg, host, sip_port))
+
+
+@app.command()
 def check(file: Path = typer.Argument(..., help="Config file to validate and lint")) -> None:
     """Validate and lint a config: one line per problem, FILE:LINE: message."""
     from switchboard.config.check import check_file

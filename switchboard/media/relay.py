@@ -1,0 +1,577 @@
+"""RTP relay between bridged legs: a sans-IO leg core and a thin asyncio adapter around it.
+
+``MediaLeg`` holds one leg's media state and decides, packet by packet, without touching a
+socket or a clock: validate, latch onto the sender (symmetric RTP), count, detect RFC 4733
+DTMF, and prepare what goes out to the other leg (payload type mapping, PCMU/PCMA transcoding,
+SSRC/sequence/timestamp rewriting). ``RtpRelay`` binds the sockets, feeds datagrams in with
+the loop's time and sends what the core returns. ``PortAllocator`` hands out RTP ports.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import ipaddress
+import logging
+import random
+import socket
+from collections.abc import Callable
+from dataclasses import dataclass, field, replace
+from typing import TypeVar
+
+from .g711 import ALAW_TO_ULAW, ULAW_TO_ALAW
+from .rtp import (
+    DtmfDetected,
+    DtmfDetector,
+    RtpError,
+    RtpHeader,
+    StreamRewriter,
+    is_rtcp,
+    parse_rtp_header,
+    rewrite_header,
+)
+
+__all__ = [
+    "Address",
+    "LegStats",
+    "MediaLeg",
+    "PortAllocator",
+    "PortsExhausted",
+    "RelayConfig",
+    "RtpRelay",
+    "open_udp_socket",
+]
+
+log = logging.getLogger(__name__)
+
+Address = tuple[str, int]
+T = TypeVar("T")
+_PCMU, _PCMA = 0, 8
+_DYNAMIC = 96  # payload types from here on are named in SDP, not fixed (RFC 3551)
+_CLOCK_RATE = 8000  # G.711 and telephone-event
+
+
+class PortsExhausted(OSError):
+    """Every port pair in the configured range is taken (an ``OSError``, like the failed binds
+    behind it, so callers that handle socket errors handle this too)."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelayConfig:
+    """How the in-process relay binds and behaves.
+
+    ``port_range`` is inclusive; legs get even RTP ports and keep port + 1 for RTCP.
+    ``advertise_ip`` is the address to put in SDP when ``bind_ip`` is a wildcard or sits
+    behind NAT. ``latch_packets`` sequential packets from one address latch the leg onto it.
+    A packet is *late* when it arrives more than ``late_tolerance`` seconds later than its
+    timestamp says, relative to the previous one (40 ms gap for 20 ms packets).
+    """
+
+    bind_ip: str = "127.0.0.1"
+    port_range: tuple[int, int] = (20000, 30000)
+    advertise_ip: str | None = None
+    socket_buffer: int = 4 * 1024 * 1024
+    latch_packets: int = 3
+    late_tolerance: float = 0.020
+    rewrite: bool = True
+    rtcp_sink: bool = True
+
+    def __post_init__(self) -> None:
+        first, last = self.port_range
+        if not 1024 <= first < last <= 65535:
+            raise ValueError(f"port_range must be within 1024..65535, got {self.port_range}")
+        if first + first % 2 + 1 > last:
+            raise ValueError(f"port_range {self.port_range} holds no even/odd port pair")
+        if ipaddress.ip_address(self.bind_ip).is_unspecified and self.advertise_ip is None:
+            raise ValueError(f"binding {self.bind_ip} needs advertise_ip: the address for SDP")
+        if self.latch_packets < 1 or self.socket_buffer < 0 or self.late_tolerance < 0:
+            raise ValueError("latch_packets must be >= 1, socket_buffer and late_tolerance >= 0")
+
+
+class PortAllocator:
+    """Even RTP ports (with port + 1 left for RTCP) from an inclusive range.
+
+    Never hands out a port it has handed out and not got back, nor one the ``bind`` callback
+    fails on (taken by another process). It walks the range round-robin so that a port just
+    freed is reused last, away from stray packets of the call that had it.
+    """
+
+    def __init__(self, first: int, last: int) -> None:
+        start = first + (first % 2)
+        self._ports = list(range(start, last, 2))  # port + 1 <= last
+        if not self._ports:
+            raise ValueError(f"no even port with port + 1 in {first}..{last}")
+        self._cursor = 0
+        self._in_use: set[int] = set()
+
+    @property
+    def capacity(self) -> int:
+        """How many legs the range can hold."""
+        return len(self._ports)
+
+    @property
+    def in_use(self) -> frozenset[int]:
+        """Ports handed out and not released."""
+        return frozenset(self._in_use)
+
+    def allocate(self, bind: Callable[[int], T]) -> tuple[int, T]:
+        """Find a free even port that ``bind(port)`` succeeds on; return it and bind's result.
+
+        ``bind`` raises ``OSError`` when the port is taken; the next one is tried. Raises
+        ``PortsExhausted`` after one full turn of the range.
+        """
+        count = len(self._ports)
+        for step in range(count):
+            port = self._ports[(self._cursor + step) % count]
+            if port in self._in_use:
+                continue
+            try:
+                result = bind(port)
+            except OSError:
+                continue
+            self._cursor = (self._cursor + step + 1) % count
+            self._in_use.add(port)
+            return port, result
+        raise PortsExhausted(f"no free RTP port pair in {self._ports[0]}..{self._ports[-1] + 1}")
+
+    def release(self, port: int) -> None:
+        """Give a port back (no-op if it is not held)."""
+        self._in_use.discard(port)
+
+
+def open_udp_socket(ip: str, port: int, buffer_bytes: int) -> socket.socket:
+    """A non-blocking UDP socket bound to ``ip:port`` with raised send/receive buffers.
+
+    The kernel caps the buffers at net.core.rmem_max / wmem_max; raise those for many calls.
+    """
+    family = socket.AF_INET6 if ":" in ip else socket.AF_INET
+    sock = socket.socket(family, socket.SOCK_DGRAM)
+    try:
+        if buffer_bytes:
+            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
+                with contextlib.suppress(OSError):
+                    sock.setsockopt(socket.SOL_SOCKET, option, buffer_bytes)
+        sock.bind((ip, port))
+        sock.setblocking(False)
+    except BaseException:
+        sock.close()
+        raise
+    return sock
+
+
+@dataclass(slots=True)
+class LegStats:
+    """Counters of one leg. ``*_in`` is what its endpoint sent us, ``*_out`` what we sent it."""
+
+    packets_in: int = 0
+    bytes_in: int = 0
+    packets_out: int = 0
+    bytes_out: int = 0
+    late: int = 0
+    jitter: float = 0.0  # RFC 3550 interarrival jitter estimate, seconds
+    dtmf: int = 0
+    rtcp: int = 0  # RTCP received (muxed or on port + 1), dropped
+    malformed: int = 0
+    foreign: int = 0  # packets from another address after latching, dropped
+    unbridged: int = 0  # valid packets with no bridge to go to, dropped
+    no_remote: int = 0  # packets for this leg before its address was known, dropped
+    codec_mismatch: int = 0  # packets for this leg in a codec it did not negotiate, dropped
+    send_errors: int = 0  # sends that failed or would have blocked (dropped), ICMP errors
+
+
+@dataclass(slots=True)
+class MediaLeg:
+    """Sans-IO media state of one leg: what it accepts, where it sends, how it rewrites."""
+
+    leg_id: str
+    local: Address
+    latch_packets: int = 3
+    late_tolerance: float = 0.020
+    rewriter: StreamRewriter | None = None
+    remote: Address | None = None  # where packets for this leg go
+    latched: bool = False
+    audio_pt: int | None = None
+    event_pt: int | None = None
+    peer: MediaLeg | None = None
+    stats: LegStats = field(default_factory=LegStats)
+    detected: list[DtmfDetected] = field(default_factory=list)
+    detector: DtmfDetector | None = None
+    _candidate: Address | None = None
+    _candidate_seq: int = 0
+    _candidate_count: int = 0
+    _last: tuple[float, int, int] | None = None  # arrival, ssrc, timestamp of the last audio
+
+    def set_remote(
+        self, ip: str, port: int, payload_type: int, telephone_event_pt: int | None
+    ) -> None:
+        """Address and payload types from SDP; latching starts over (a re-INVITE moves media).
+
+        ``ip`` must be an IP literal (resolve names before: sending would block on DNS). The
+        unspecified address (``0.0.0.0``, old-style hold) means: send nothing until the
+        endpoint itself sends (then it is latched as usual).
+        """
+        try:
+            address = ipaddress.ip_address(ip)
+        except ValueError:
+            raise ValueError(f"media address must be an IP literal, got {ip!r}") from None
+        if not 0 < port < 65536:
+            raise ValueError(f"media port must be in 1..65535, got {port}")
+        for pt in (payload_type, telephone_event_pt):
+            if pt is not None and not 0 <= pt <= 127:
+                raise ValueError(f"payload type must be in 0..127, got {pt}")
+        self.remote = None if address.is_unspecified else (str(address), port)
+        self.latched = False
+        self._candidate = None
+        self.audio_pt = payload_type
+        if telephone_event_pt != self.event_pt or self.detector is None:
+            self.event_pt = telephone_event_pt
+            self.detector = None if telephone_event_pt is None else DtmfDetector(telephone_event_pt)
+
+    def receive(self, data: bytes, addr: Address, now: float) -> RtpHeader | None:
+        """Take a datagram from the network; the header if it should be relayed, else None.
+
+        Detected keys are appended to ``detected`` for the caller to drain.
+        """
+        stats = self.stats
+        if is_rtcp(data):
+            stats.rtcp += 1
+            return None
+        try:
+            header = parse_rtp_header(data)
+        except RtpError:
+            stats.malformed += 1
+            return None
+        if self.latched and addr != self.remote:
+            stats.foreign += 1
+            return None
+        pt = header.payload_type
+        detector = self.detector
+        if detector is not None and (pt == detector.payload_type or detector.pending):
+            payload = data[header.payload_start : header.payload_end]
+            try:
+                found = detector.feed_fields(pt, header.ssrc, header.timestamp, payload)
+            except RtpError:
+                stats.malformed += 1
+                return None
+            if found:
+                stats.dtmf += len(found)
+                self.detected.extend(found)
+        if not self.latched:
+            self._learn(addr, header.sequence)
+        stats.packets_in += 1
+        stats.bytes_in += len(data)
+        if pt != self.event_pt:
+            self._time(header, now)
+        return header
+
+    def prepare(
+        self, data: bytes, header: RtpHeader, source: MediaLeg, now: float
+    ) -> bytes | bytearray | None:
+        """What to send this leg for a packet relayed from ``source``; None to drop it."""
+        if self.remote is None:
+            self.stats.no_remote += 1
+            return None
+        pt = header.payload_type
+        out_pt = pt
+        table = None
+        if pt == source.audio_pt and self.audio_pt is not None:
+            out_pt = self.audio_pt
+            if out_pt != pt:
+                if pt == _PCMU and out_pt == _PCMA:
+                    table = ULAW_TO_ALAW
+                elif pt == _PCMA and out_pt == _PCMU:
+                    table = ALAW_TO_ULAW
+                elif pt < _DYNAMIC and out_pt < _DYNAMIC:
+                    self.stats.codec_mismatch += 1  # two different static codecs
+                    return None
+        elif pt == source.event_pt and source.event_pt is not None:
+            if self.event_pt is None:
+                return None  # this side negotiated no telephone-event; keys were reported
+            out_pt = self.event_pt
+        rewriter = self.rewriter
+        if rewriter is None and out_pt == pt and table is None:
+            out: bytes | bytearray = data
+        elif rewriter is None:
+            out = rewrite_header(
+                data,
+                sequence=header.sequence,
+                timestamp=header.timestamp,
+                ssrc=header.ssrc,
+                payload_type=out_pt,
+            )
+        else:
+            seq, ts, changed = rewriter.rewrite(header.ssrc, header.sequence, header.timestamp, now)
+            out = rewrite_header(
+                data,
+                sequence=seq,
+                timestamp=ts,
+                ssrc=rewriter.ssrc,
+                payload_type=out_pt if out_pt != pt else None,
+                marker=True if changed else None,
+            )
+        if table is not None:
+            assert isinstance(out, bytearray)
+            start, end = header.payload_start, header.payload_end
+            out[start:end] = data[start:end].translate(table)
+        self.stats.packets_out += 1
+        self.stats.bytes_out += len(out)
+        return out
+
+    def _learn(self, addr: Address, sequence: int) -> None:
+        if addr == self._candidate and (sequence - self._candidate_seq) & 0xFFFF == 1:
+            self._candidate_count += 1
+        else:
+            self._candidate, self._candidate_count = addr, 1
+        self._candidate_seq = sequence
+        if self._candidate_count >= self.latch_packets:
+            self.remote, self.latched = addr, True
+
+    def _time(self, header: RtpHeader, now: float) -> None:
+        last = self._last
+        self._last = (now, header.ssrc, header.timestamp)
+        if last is None or last[1] != header.ssrc or header.marker:
+            return  # first packet, new source or a new talkspurt: no reference
+        media_gap = ((header.timestamp - last[2]) & 0xFFFFFFFF) / _CLOCK_RATE
+        if media_gap > 60.0:
+            return  # timestamp went backwards (reordered): not late
+        transit = now - last[0] - media_gap
+        if transit > self.late_tolerance:
+            self.stats.late += 1
+        self.stats.jitter += (abs(transit) - self.stats.jitter) / 16
+
+
+# --------------------------------------------------------------------------- asyncio adapter
+
+
+_MAX_DATAGRAM = 8192  # larger than any RTP packet that fits a path MTU
+
+
+class _UdpSocket:
+    """One bound UDP socket read through ``loop.add_reader``, with no transport in between.
+
+    A send that would block is dropped and counted: RTP is
+    real time, and a packet held back by a full send buffer is worth nothing.
+    """
+
+    __slots__ = ("_handler", "_ipv6", "_loop", "_stats", "sock")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        handler: Callable[[bytes, Address], None],
+        stats: LegStats,
+    ) -> None:
+        self._loop, self.sock, self._handler, self._stats = loop, sock, handler, stats
+        self._ipv6 = sock.family == socket.AF_INET6
+        loop.add_reader(sock.fileno(), self._readable)
+
+    def _readable(self) -> None:
+        # One datagram per wake-up: the poller reports every ready socket at once, and a
+        # second recvfrom to find the queue empty would cost a system call and an exception
+        # for almost every packet (each leg gets one per 20 ms).
+        try:
+            data, addr = self.sock.recvfrom(_MAX_DATAGRAM)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError:
+            self._stats.send_errors += 1  # an ICMP error reported on the socket
+            return
+        self._handler(data, (addr[0], addr[1]) if self._ipv6 else addr)
+
+    def sendto(self, data: bytes | bytearray, addr: Address) -> None:
+        try:
+            self.sock.sendto(data, addr)
+        except OSError:  # would block (buffer full), or an ICMP error from an earlier send
+            self._stats.send_errors += 1
+
+    def close(self) -> None:
+        self._loop.remove_reader(self.sock.fileno())
+        self.sock.close()
+
+
+@dataclass(slots=True)
+class _Endpoint:
+    leg: MediaLeg
+    rtp: _UdpSocket
+    rtcp: _UdpSocket | None
+
+
+class RtpRelay:
+    """Legs with their own UDP sockets; bridged legs exchange packets both ways.
+
+    ``on_dtmf(leg_id, key)`` is called for every key detected on a leg's incoming stream,
+    bridged or not. Methods raise ``KeyError`` for an unknown leg and ``ValueError`` for
+    misuse (allocating an id twice, bridging a leg that is bridged elsewhere).
+    """
+
+    def __init__(
+        self,
+        config: RelayConfig,
+        rng: random.Random,
+        on_dtmf: Callable[[str, DtmfDetected], None],
+    ) -> None:
+        self.config = config
+        self._rng = rng
+        self._on_dtmf = on_dtmf
+        self._ports = PortAllocator(*config.port_range)
+        self._endpoints: dict[str, _Endpoint] = {}
+
+    @property
+    def ports(self) -> PortAllocator:
+        """The port allocator (read it to see which ports are held)."""
+        return self._ports
+
+    @property
+    def leg_ids(self) -> frozenset[str]:
+        """The legs open now."""
+        return frozenset(self._endpoints)
+
+    def leg(self, leg_id: str) -> MediaLeg:
+        """The sans-IO state of a leg (stats, remote, latching)."""
+        return self._endpoints[leg_id].leg
+
+    def stats(self, leg_id: str) -> LegStats:
+        """A snapshot of a leg's counters."""
+        return replace(self._endpoints[leg_id].leg.stats)
+
+    async def open_leg(self, leg_id: str) -> Address:
+        """Bind a port pair for a new leg; return the (ip, port) to put in SDP."""
+        if leg_id in self._endpoints:
+            raise ValueError(f"media leg {leg_id!r} is already open")
+        config = self.config
+        port, sockets = self._ports.allocate(self._bind_pair)
+        loop = asyncio.get_running_loop()
+        rewriter = None
+        if config.rewrite:
+            rng = self._rng
+            rewriter = StreamRewriter(rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32))
+        leg = MediaLeg(
+            leg_id,
+            (config.bind_ip, port),
+            latch_packets=config.latch_packets,
+            late_tolerance=config.late_tolerance,
+            rewriter=rewriter,
+        )
+        rtp_sock, rtcp_sock = sockets
+        try:
+            rtp = _UdpSocket(loop, rtp_sock, self._receiver(leg), leg.stats)
+            rtcp = None
+            if rtcp_sock is not None:
+                rtcp = _UdpSocket(loop, rtcp_sock, self._rtcp_receiver(leg), leg.stats)
+        except BaseException:
+            for sock in (rtp_sock, rtcp_sock):
+                if sock is not None:
+                    with contextlib.suppress(Exception):
+                        loop.remove_reader(sock.fileno())
+                    sock.close()
+            self._ports.release(port)
+            raise
+        self._endpoints[leg_id] = _Endpoint(leg, rtp, rtcp)
+        return (config.advertise_ip or config.bind_ip, port)
+
+    def set_remote(
+        self,
+        leg_id: str,
+        ip: str,
+        port: int,
+        payload_type: int,
+        telephone_event_pt: int | None = 101,
+    ) -> None:
+        """The leg's endpoint address and payload types, from its SDP."""
+        self._endpoints[leg_id].leg.set_remote(ip, port, payload_type, telephone_event_pt)
+
+    def bridge(self, a: str, b: str) -> None:
+        """Relay packets between two open legs, both ways. Bridging the same pair is a no-op."""
+        leg_a, leg_b = self._endpoints[a].leg, self._endpoints[b].leg
+        if a == b:
+            raise ValueError(f"cannot bridge media leg {a!r} to itself")
+        if leg_a.peer is leg_b:
+            return
+        for leg in (leg_a, leg_b):
+            if leg.peer is not None:
+                raise ValueError(f"media leg {leg.leg_id!r} is bridged to {leg.peer.leg_id!r}")
+        leg_a.peer, leg_b.peer = leg_b, leg_a
+        for leg in (leg_a, leg_b):
+            if leg.rewriter is not None:
+                leg.rewriter.new_source()
+
+    def unbridge(self, leg_id: str) -> None:
+        """Stop relaying between a leg and its peer (no-op if it is not bridged)."""
+        leg = self._endpoints[leg_id].leg
+        peer = leg.peer
+        if peer is not None:
+            leg.peer = peer.peer = None
+
+    async def close_leg(self, leg_id: str) -> None:
+        """Unbridge, report a key still open, close the sockets and free the port.
+
+        A no-op for a leg that is not open, so hang-up paths may call it twice.
+        """
+        endpoint = self._endpoints.pop(leg_id, None)
+        if endpoint is None:
+            return
+        leg = endpoint.leg
+        if leg.peer is not None:
+            leg.peer.peer = None
+            leg.peer = None
+        if leg.detector is not None:
+            leg.detected.extend(leg.detector.flush())
+            self._report(leg)
+        endpoint.rtp.close()
+        if endpoint.rtcp is not None:
+            endpoint.rtcp.close()
+        self._ports.release(leg.local[1])
+
+    async def close(self) -> None:
+        """Close every leg."""
+        for leg_id in list(self._endpoints):
+            await self.close_leg(leg_id)
+
+    def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket | None]:
+        config = self.config
+        rtp = open_udp_socket(config.bind_ip, port, config.socket_buffer)
+        if not config.rtcp_sink:
+            return rtp, None
+        try:
+            rtcp = open_udp_socket(config.bind_ip, port + 1, 0)
+        except OSError:
+            rtp.close()
+            raise
+        return rtp, rtcp
+
+    def _receiver(self, leg: MediaLeg) -> Callable[[bytes, Address], None]:
+        endpoints, clock = self._endpoints, asyncio.get_running_loop().time
+
+        def received(data: bytes, addr: Address) -> None:
+            now = clock()
+            header = leg.receive(data, addr, now)
+            if header is None:
+                return
+            if leg.detected:
+                self._report(leg)
+            peer = leg.peer
+            if peer is None:
+                leg.stats.unbridged += 1
+                return
+            out = peer.prepare(data, header, leg, now)
+            if out is not None:
+                assert peer.remote is not None
+                endpoints[peer.leg_id].rtp.sendto(out, peer.remote)
+
+        return received
+
+    @staticmethod
+    def _rtcp_receiver(leg: MediaLeg) -> Callable[[bytes, Address], None]:
+        def received(data: bytes, addr: Address) -> None:
+            leg.stats.rtcp += 1  # RTCP is not used: reports are absorbed, not answered
+
+        return received
+
+    def _report(self, leg: MediaLeg) -> None:
+        detected, leg.detected = leg.detected, []
+        for key in detected:
+            try:
+                self._on_dtmf(leg.leg_id, key)
+            except Exception:
+                log.exception("DTMF callback failed for media leg %s", leg.leg_id)

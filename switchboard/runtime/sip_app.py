@@ -1,0 +1,514 @@
+"""The SIP side of the runtime: a B2BUA that turns SIP into core events and back.
+
+Inbound INVITEs from trusted trunk addresses become ``CallArrived``; the core's ``Ring``
+becomes INVITEs to the agents' registered phones (or to the trunk for numbers); answers,
+failures and BYEs come back as events; ``Bridge`` joins the two legs' RTP in the media
+engine. Every action the core asks for runs in order on one worker task, because media
+calls are asynchronous and the order of commands matters (answer before bridge).
+
+Prompts have no audio until the media issue: a ``Play`` or ``Whisper`` ends after
+``PROMPT_SECONDS`` per item so that routing goes on exactly as it will with sound.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from switchboard.config.model import Config
+from switchboard.core import commands as c
+from switchboard.core import events as e
+from switchboard.core.switchboard import Switchboard
+from switchboard.media.engine import MediaEngine
+from switchboard.runtime.driver import CoreDriver
+from switchboard.sip.headers import Address, SipError, Uri, Via
+from switchboard.sip.message import Request, Response, make_request, make_response
+from switchboard.sip.registrar import Registrar
+from switchboard.sip.sdp import SessionDescription, audio_plan, make_offer, negotiate, parse_sdp
+from switchboard.sip.transaction import (
+    AckTimedOut,
+    RequestReceived,
+    ResponseReceived,
+    TransactionLayer,
+    TransactionTimedOut,
+    Transport,
+    make_cancel,
+)
+
+log = logging.getLogger(__name__)
+
+PROMPT_SECONDS = 0.2
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
+_FAILURES: dict[int, e.LegFailure] = {
+    486: "busy", 600: "busy", 408: "no_answer", 480: "unavailable", 404: "unavailable",
+    410: "unavailable", 603: "rejected",
+}
+
+
+@dataclass(eq=False)
+class Dialog:
+    """One SIP dialog of the B2BUA: an inbound caller or an outbound leg."""
+
+    channel: str  # core channel id: the call id or the leg id
+    call_id: str
+    local: Address  # our side (with our tag)
+    remote: Address  # their side (tag once known)
+    remote_target: Uri
+    peer: tuple[str, int]
+    transport: Transport
+    invite: Request
+    inbound: bool
+    server_key: str | None = None  # inbound: the INVITE server transaction
+    client_key: str | None = None  # outbound: the INVITE client transaction
+    local_cseq: int = 1
+    offer: SessionDescription | None = None
+    local_sdp: SessionDescription | None = None
+    state: str = "early"  # early, confirmed, cancelled, ended
+    agent_id: str | None = None
+    plays: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
+
+
+class SipApp:
+    """Switchboard on SIP: the transaction layer, registrar, core driver and media."""
+
+    def __init__(self, config: Config, media: MediaEngine, host: str, port: int,
+                 rng: random.Random, loop: asyncio.AbstractEventLoop,
+                 send: Callable[[bytes, tuple[str, int]], None] | None = None) -> None:
+        self.config = config
+        self.media = media
+        self.host = host
+        self.port = port
+        self.loop = loop
+        self.rng = rng
+        self.send_datagram = send
+        self.txl = TransactionLayer()
+        self.registrar = Registrar({a.id for a in config.agents})
+        self.core = Switchboard(config, random.Random(rng.random()))
+        self.driver = CoreDriver(self.core, loop)
+        self.dialogs: dict[str, Dialog] = {}  # SIP Call-ID -> dialog
+        self.channels: dict[str, Dialog] = {}  # core channel -> dialog
+        self.by_client_key: dict[str, Dialog] = {}
+        self.trusted = {ip for t in config.trunks for ip in (*t.inbound_from, t.host)}
+        self._ids = itertools.count(1)
+        self._txn_timer: asyncio.TimerHandle | None = None
+        self._reg_timer: asyncio.TimerHandle | None = None
+        self.actions: asyncio.Queue[c.Command | _Answered] = asyncio.Queue()
+        self.worker = loop.create_task(self._work())
+        for kind in (c.Answer, c.Reject, c.Ring, c.CancelRing, c.Bridge, c.Hangup, c.Play,
+                     c.Whisper, c.StopPlay):
+            self.driver.on(kind, self.actions.put_nowait)
+
+    # ------------------------------------------------------------------ wire in, wire out
+
+    def datagram_received(self, data: bytes, source: tuple[str, int]) -> None:
+        self.txl.receive_datagram(data, source, "UDP", self.loop.time())
+        self._pump()
+
+    def _pump(self) -> None:
+        for event in self.txl.events():
+            try:
+                if isinstance(event, RequestReceived):
+                    self._on_request(event)
+                elif isinstance(event, ResponseReceived):
+                    self._on_response(event)
+                elif isinstance(event, TransactionTimedOut):
+                    self._on_timeout(event)
+                elif isinstance(event, AckTimedOut):
+                    self._on_ack_timeout(event)
+            except SipError as err:
+                log.info("dropping a SIP event: %s", err)
+        for send in self.txl.sends():
+            if self.send_datagram is not None:
+                self.send_datagram(send.message.serialize(), send.dest)
+        self._arm_txn_timer()
+
+    def _arm_txn_timer(self) -> None:
+        if self._txn_timer is not None:
+            self._txn_timer.cancel()
+            self._txn_timer = None
+        deadline = self.txl.next_deadline()
+        if deadline is not None:
+            self._txn_timer = self.loop.call_at(deadline, self._txn_fire)
+
+    def _txn_fire(self) -> None:
+        self._txn_timer = None
+        self.txl.handle_timer(self.loop.time())
+        self._pump()
+
+    def _new_branch(self) -> str:
+        return f"z9hG4bK-sb{next(self._ids)}-{self.rng.getrandbits(32):08x}"
+
+    def _new_tag(self) -> str:
+        return f"{self.rng.getrandbits(48):012x}"
+
+    def _via(self) -> Via:
+        return Via("UDP", self.host, self.port, (("branch", self._new_branch()), ("rport", None)))
+
+    def _contact(self, user: str = "switchboard") -> Address:
+        return Address(Uri(user=user, host=self.host, port=self.port))
+
+    # ------------------------------------------------------------------ requests
+
+    def _on_request(self, ev: RequestReceived) -> None:
+        req = ev.request
+        method = req.method
+        if method == "ACK":
+            dialog = self.dialogs.get(req.call_id)
+            if dialog is not None and dialog.state == "early":
+                dialog.state = "confirmed"
+            return
+        assert ev.key is not None
+        if method == "REGISTER":
+            self._on_register(ev)
+        elif method == "INVITE":
+            self._on_invite(ev)
+        elif method == "CANCEL":
+            self._on_cancel(ev)
+        elif method == "BYE":
+            self._on_bye(ev)
+        elif method == "OPTIONS":
+            self._answer(ev, 200, headers=[("Allow", ALLOW)])
+        else:
+            self._answer(ev, 405 if req.is_known_method else 501, headers=[("Allow", ALLOW)])
+
+    def _answer(self, ev: RequestReceived, status: int, to_tag: str | None = None,
+                headers: list[tuple[str, object]] | None = None) -> None:
+        assert ev.key is not None
+        response = make_response(ev.request, status, to_tag=to_tag or self._new_tag(),
+                                 headers=headers or [])
+        self.txl.send_response(ev.key, response, self.loop.time())
+
+    def _on_register(self, ev: RequestReceived) -> None:
+        response, changes = self.registrar.register(ev.request, ev.source, ev.transport,
+                                                    self.loop.time(), self._new_tag())
+        assert ev.key is not None
+        self.txl.send_response(ev.key, response, self.loop.time())
+        for change in changes:
+            self.driver.feed(e.AgentRegistered(change.account, change.reachable))
+        self._arm_registrations()
+
+    def _arm_registrations(self) -> None:
+        if self._reg_timer is not None:
+            self._reg_timer.cancel()
+            self._reg_timer = None
+        expiry = self.registrar.next_expiry()
+        if expiry is not None:
+            self._reg_timer = self.loop.call_at(expiry, self._expire_registrations)
+
+    def _expire_registrations(self) -> None:
+        self._reg_timer = None
+        for change in self.registrar.expire(self.loop.time()):
+            self.driver.feed(e.AgentRegistered(change.account, change.reachable))
+        self._arm_registrations()
+
+    def _on_invite(self, ev: RequestReceived) -> None:
+        req = ev.request
+        existing = self.dialogs.get(req.call_id)
+        if existing is not None:  # a re-INVITE (hold / unhold): answer with our session
+            if existing.local_sdp is None:
+                self._answer(ev, 491)
+                return
+            ok = make_response(req, 200, to_tag=existing.local.tag,
+                               headers=[("Contact", self._contact()),
+                                        ("Content-Type", "application/sdp")],
+                               body=existing.local_sdp.serialize())
+            assert ev.key is not None
+            self.txl.send_response(ev.key, ok, self.loop.time())
+            return
+        if ev.source[0] not in self.trusted:
+            self._answer(ev, 403)
+            return
+        try:
+            offer = parse_sdp(req.body) if req.body else None
+        except SipError:
+            self._answer(ev, 400)
+            return
+        tag = self._new_tag()
+        dialog = Dialog(req.call_id, req.call_id, req.to.with_tag(tag), req.from_,
+                        req.contacts[0].uri if req.contacts else req.from_.uri, ev.source,
+                        ev.transport, req, True, server_key=ev.key, offer=offer)
+        self.dialogs[req.call_id] = dialog
+        self.channels[dialog.channel] = dialog
+        self.driver.feed(e.CallArrived(req.call_id, req.uri.user or "", req.from_.uri.user or ""))
+
+    def _on_cancel(self, ev: RequestReceived) -> None:
+        self._answer(ev, 200)
+        dialog = self.dialogs.get(ev.request.call_id)
+        if dialog is None or not dialog.inbound or dialog.state != "early":
+            return
+        dialog.state = "ended"
+        assert dialog.server_key is not None
+        terminated = make_response(dialog.invite, 487, to_tag=dialog.local.tag)
+        self.txl.send_response(dialog.server_key, terminated, self.loop.time())
+        self._forget(dialog)
+        self.driver.feed(e.CallerHungUp(dialog.channel))
+
+    def _on_bye(self, ev: RequestReceived) -> None:
+        dialog = self.dialogs.get(ev.request.call_id)
+        if dialog is None:
+            self._answer(ev, 481)
+            return
+        self._answer(ev, 200, to_tag=dialog.local.tag)
+        dialog.state = "ended"
+        self._forget(dialog)
+        self.driver.feed(e.CallerHungUp(dialog.channel) if dialog.inbound
+                         else e.LegHungUp(dialog.channel))
+
+    # ------------------------------------------------------------------ responses
+
+    def _on_response(self, ev: ResponseReceived) -> None:
+        resp = ev.response
+        if resp.cseq.method != "INVITE":
+            return  # answers to our BYE / CANCEL need nothing more
+        dialog = self.dialogs.get(resp.call_id)
+        if dialog is None or dialog.inbound:
+            return
+        status = resp.status
+        if status < 200:
+            return
+        if status < 300:
+            dialog.remote = resp.to
+            if resp.contacts:
+                dialog.remote_target = resp.contacts[0].uri
+            self._send_ack(dialog)
+            if dialog.state in ("cancelled", "ended"):  # answered after we gave up: hang up
+                self._send_bye(dialog)
+                self._forget(dialog)
+                return
+            if dialog.state == "confirmed":
+                return  # a retransmitted 2xx: the ACK above was enough
+            dialog.state = "confirmed"
+            self.actions.put_nowait(_Answered(dialog, resp))
+            return
+        self._forget(dialog)
+        if dialog.state == "cancelled":
+            return  # the 487 to our CANCEL
+        dialog.state = "ended"
+        self.driver.feed(e.LegFailed(dialog.channel, _FAILURES.get(status, "error")))
+
+    def _on_timeout(self, ev: TransactionTimedOut) -> None:
+        dialog = self.by_client_key.get(ev.key)
+        if dialog is not None and dialog.state == "early":
+            dialog.state = "ended"
+            self._forget(dialog)
+            self.driver.feed(e.LegFailed(dialog.channel, "no_answer"))
+
+    def _on_ack_timeout(self, ev: AckTimedOut) -> None:
+        dialog = self.dialogs.get(ev.request.call_id)
+        if dialog is not None and dialog.state != "ended":
+            self._send_bye(dialog)
+            dialog.state = "ended"
+            self._forget(dialog)
+            self.driver.feed(e.CallerHungUp(dialog.channel))
+
+    def _in_dialog(self, dialog: Dialog, method: str, cseq: int | None = None) -> Request:
+        if cseq is None:
+            dialog.local_cseq += 1
+            cseq = dialog.local_cseq
+        return make_request(method, dialog.remote_target, via=self._via(), from_=dialog.local,
+                            to=dialog.remote, call_id=dialog.call_id, cseq=cseq)
+
+    def _send_ack(self, dialog: Dialog) -> None:
+        ack = self._in_dialog(dialog, "ACK", cseq=dialog.invite.cseq.seq)
+        self.txl.send_stateless(ack, dialog.peer, dialog.transport)
+
+    def _send_bye(self, dialog: Dialog) -> None:
+        self.txl.send_request(self._in_dialog(dialog, "BYE"), dialog.peer, dialog.transport,
+                              self.loop.time())
+
+    def _forget(self, dialog: Dialog) -> None:
+        self.dialogs.pop(dialog.call_id, None)
+        if dialog.client_key is not None:
+            self.by_client_key.pop(dialog.client_key, None)
+        for handle in dialog.plays.values():
+            handle.cancel()
+        dialog.plays.clear()
+        self.loop.create_task(self._release(dialog.channel))
+
+    async def _release(self, channel: str) -> None:
+        self.channels.pop(channel, None)
+        await self.media.release(channel)
+
+    # ------------------------------------------------------------------ core commands
+
+    async def _work(self) -> None:
+        while True:
+            command = await self.actions.get()
+            try:
+                await self._carry_out(command)
+            except (SipError, KeyError, ValueError, OSError):
+                log.exception("could not carry out %r", command)
+            self._pump()
+
+    async def _carry_out(self, cmd: c.Command | _Answered) -> None:
+        if isinstance(cmd, c.Answer):
+            await self._answer_call(cmd.call_id)
+        elif isinstance(cmd, c.Reject):
+            self._reject(cmd)
+        elif isinstance(cmd, c.Ring):
+            for leg in cmd.legs:
+                await self._ring(leg, cmd.caller_id)
+        elif isinstance(cmd, c.CancelRing):
+            for leg_id in cmd.leg_ids:
+                self._cancel(leg_id)
+        elif isinstance(cmd, c.Bridge):
+            await self.media.bridge(cmd.a, cmd.b)
+        elif isinstance(cmd, c.Hangup):
+            self._hangup(cmd.channel_id)
+        elif isinstance(cmd, c.Play | c.Whisper):
+            self._pretend_to_play(cmd)
+        elif isinstance(cmd, c.StopPlay):
+            dialog = self.channels.get(cmd.channel_id)
+            if dialog is not None:
+                for handle in dialog.plays.values():
+                    handle.cancel()
+                dialog.plays.clear()
+        elif isinstance(cmd, _Answered):
+            await self._leg_answered(cmd.dialog, cmd.response)
+
+    async def _answer_call(self, call_id: str) -> None:
+        dialog = self.channels.get(call_id)
+        if dialog is None or dialog.state != "early" or dialog.server_key is None:
+            return
+        ip, port = await self.media.allocate(call_id)
+        if dialog.offer is None:
+            sdp = make_offer(local_ip=ip, local_port=port)
+        else:
+            try:
+                sdp = negotiate(dialog.offer, local_ip=ip, local_port=port)
+            except SipError:
+                self._reject(c.Reject(call_id, 488, "Not Acceptable Here"))
+                self.driver.feed(e.CallerHungUp(call_id))
+                return
+            await self._set_remote(call_id, sdp, dialog.offer)
+        dialog.local_sdp = sdp
+        ok = make_response(dialog.invite, 200, to_tag=dialog.local.tag,
+                           headers=[("Contact", self._contact()),
+                                    ("Content-Type", "application/sdp")],
+                           body=sdp.serialize())
+        self.txl.send_response(dialog.server_key, ok, self.loop.time())
+
+    async def _set_remote(self, channel: str, local: SessionDescription,
+                          remote: SessionDescription) -> None:
+        plan = audio_plan(local, remote)
+        if plan.remote_ip is not None:
+            te = plan.telephone_event.payload_type if plan.telephone_event else None
+            await self.media.set_remote(channel, plan.remote_ip, plan.remote_port,
+                                        plan.codec.payload_type, telephone_event_pt=te)
+
+    def _reject(self, cmd: c.Reject) -> None:
+        dialog = self.channels.get(cmd.call_id)
+        if dialog is None or dialog.server_key is None or dialog.state != "early":
+            return
+        dialog.state = "ended"
+        response = make_response(dialog.invite, cmd.code, cmd.reason, to_tag=dialog.local.tag)
+        self.txl.send_response(dialog.server_key, response, self.loop.time())
+        self._forget(dialog)
+
+    async def _ring(self, leg: c.LegTarget, caller_id: str) -> None:
+        now = self.loop.time()
+        if leg.kind == "agent":
+            bindings = self.registrar.contacts(leg.address, now)
+            if not bindings:
+                self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
+                return
+            binding = bindings[0]
+            target, transport = binding.contact.uri, binding.transport
+            # Behind NAT the Contact names a private address: send where the REGISTER came
+            # from instead. On the same host the phone's own Contact port is right.
+            if target.host == binding.source[0]:
+                peer = (target.host, target.port or 5060)
+            else:
+                peer = binding.source
+        else:
+            trunk = self.config.trunks[0] if self.config.trunks else None
+            if trunk is None:
+                self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
+                return
+            target = Uri(user=leg.address, host=trunk.host, port=trunk.port)
+            peer, transport = (trunk.host, trunk.port), "UDP"
+        ip, port = await self.media.allocate(leg.leg_id)
+        offer = make_offer(local_ip=ip, local_port=port)
+        call_id = f"{leg.leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
+        local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(
+            self._new_tag())
+        remote = Address(target)
+        invite = make_request(
+            "INVITE", target, via=self._via(), from_=local, to=remote, call_id=call_id,
+            cseq=1, headers=[("Contact", self._contact()), ("Content-Type", "application/sdp")],
+            body=offer.serialize())
+        dialog = Dialog(leg.leg_id, call_id, local, remote, target, peer, transport, invite,
+                        False, agent_id=leg.agent_id, local_sdp=offer)
+        self.dialogs[call_id] = dialog
+        self.channels[leg.leg_id] = dialog
+        dialog.client_key = self.txl.send_request(invite, peer, transport, now)
+        self.by_client_key[dialog.client_key] = dialog
+
+    async def _leg_answered(self, dialog: Dialog, response: Response) -> None:
+        try:
+            remote = parse_sdp(response.body)
+            if dialog.local_sdp is not None:
+                await self._set_remote(dialog.channel, dialog.local_sdp, remote)
+        except SipError:
+            log.info("leg %s answered without usable SDP", dialog.channel)
+        self.driver.feed(e.LegAnswered(dialog.channel))
+
+    def _cancel(self, leg_id: str) -> None:
+        dialog = self.channels.get(leg_id)
+        if dialog is None or dialog.inbound or dialog.state != "early":
+            return
+        dialog.state = "cancelled"
+        self.txl.send_request(make_cancel(dialog.invite), dialog.peer, dialog.transport,
+                              self.loop.time())
+
+    def _hangup(self, channel: str) -> None:
+        dialog = self.channels.get(channel)
+        if dialog is None:
+            return
+        if dialog.state == "confirmed" or (dialog.inbound and dialog.local_sdp is not None):
+            self._send_bye(dialog)
+            dialog.state = "ended"
+            self._forget(dialog)
+        elif dialog.inbound and dialog.state == "early":
+            self._reject(c.Reject(channel, 480, "Temporarily Unavailable"))
+        elif not dialog.inbound and dialog.state == "early":
+            self._cancel(channel)
+
+    def _pretend_to_play(self, cmd: c.Play | c.Whisper) -> None:
+        channel = cmd.channel_id if isinstance(cmd, c.Play) else cmd.leg_id
+        dialog = self.channels.get(channel)
+        if dialog is None:
+            return
+        for handle in dialog.plays.values():
+            handle.cancel()  # a new prompt replaces the old one, silently
+        dialog.plays.clear()
+        if isinstance(cmd, c.Play) and cmd.loop:
+            return
+        play_id = cmd.play_id
+        dialog.plays[play_id] = self.loop.call_later(
+            PROMPT_SECONDS * len(cmd.prompts),
+            lambda: self._prompt_done(dialog, channel, play_id))
+
+    def _prompt_done(self, dialog: Dialog, channel: str, play_id: int) -> None:
+        if dialog.plays.pop(play_id, None) is not None:
+            self.driver.feed(e.PromptFinished(channel, play_id))
+            self._pump()
+
+    async def close(self) -> None:
+        self.worker.cancel()
+        self.driver.close()
+        for handle in (self._txn_timer, self._reg_timer):
+            if handle is not None:
+                handle.cancel()
+
+
+@dataclass(frozen=True, slots=True)
+class _Answered:
+    """Internal action: an outbound leg's 2xx, handled in order with the core's commands."""
+
+    dialog: Dialog
+    response: Response

@@ -1,0 +1,34 @@
+"""Real calls over SIP: ``switchboard run`` with the demo config, SIPp as callers and agents."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .sipp import SCENARIOS, free_udp_port, register, sipp, start_sipp, switchboard
+
+
+def test_a_caller_is_queued_and_bridged_to_the_registered_agent_who_answers() -> None:
+    with switchboard() as (port, _proc):
+        agent_port = free_udp_port()
+        agent = start_sipp("-sn", "uas", "-i", "127.0.0.1", "-p", str(agent_port), "-m", "1",
+                           timeout=40)
+        register("201", port, agent_port)
+        caller = sipp(f"127.0.0.1:{port}", "-sn", "uac", "-s", "100", "-i", "127.0.0.1",
+                      "-p", str(free_udp_port()), "-m", "1", "-d", "1000", timeout=40)
+        assert caller.returncode == 0, f"caller: {caller.stdout[-2000:]}\n{caller.stderr}"
+        out, err = agent.communicate(timeout=40)
+        assert agent.returncode == 0, f"agent: {out[-2000:]}\n{err}"
+
+
+def refused(port: int, number: str, code: int, tmp: Path) -> None:
+    scenario = tmp / f"uac_refused_{code}.xml"
+    template = (SCENARIOS / "uac_refused.xml").read_text()
+    scenario.write_text(template.replace("__CODE__", str(code)))
+    caller = sipp(f"127.0.0.1:{port}", "-sf", str(scenario), "-s", number,
+                  "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", "1", timeout=20)
+    assert caller.returncode == 0, f"expected {code}: {caller.stdout[-2000:]}\n{caller.stderr}"
+
+
+def test_a_call_to_an_unknown_number_is_refused_404(tmp_path: Path) -> None:
+    with switchboard() as (port, _proc):
+        refused(port, "999", 404, tmp_path)

@@ -1,0 +1,282 @@
+"""Property tests: parse(serialize(m)) == m, and no input crashes or hangs the parsers."""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from datetime import timedelta
+
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+from switchboard.sip import RemoteProtocolError, SipParseError
+from switchboard.sip.auth import Challenge, Credentials
+from switchboard.sip.headers import Address, CSeq, Params, Uri, Via, parse_address, parse_uri
+from switchboard.sip.message import Headers, Request, Response, StreamFramer, parse
+from switchboard.sip.sdp import parse_sdp
+from tests.sip.samples import INVITE, RESPONSE, SDP_OFFER, wire
+
+SETTINGS = settings(
+    max_examples=150, deadline=timedelta(seconds=2), suppress_health_check=[HealthCheck.too_slow]
+)
+
+TOKEN_CHARS = "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-.!%*_+`'~"
+tokens = st.text(TOKEN_CHARS, min_size=1, max_size=12)
+lower_tokens = st.text("abcdefghijklmnopqrstuvwxyz0123456789-._", min_size=1, max_size=10)
+labels = st.text("abcdefghijklmnopqrstuvwxyz0123456789", min_size=1, max_size=10)
+hostnames = st.lists(labels, min_size=1, max_size=4).map(".".join)
+ipv4 = st.tuples(*[st.integers(0, 255)] * 4).map(lambda t: ".".join(map(str, t)))
+ipv6 = st.lists(st.text("0123456789abcdef", min_size=1, max_size=4), min_size=8, max_size=8).map(
+    lambda parts: "[" + ":".join(parts) + "]"
+)
+hosts = st.one_of(hostnames, ipv4, ipv6)
+ports = st.none() | st.integers(0, 65535)
+param_values = st.text("abcdefghijklmnopqrstuvwxyz0123456789-_.!~*'()[]/:&+$", min_size=1,
+                       max_size=10)  # fmt: skip
+params: st.SearchStrategy[Params] = st.lists(
+    st.tuples(lower_tokens, st.none() | param_values), max_size=3
+).map(tuple)
+users = st.text("abcdefghijklmnopqrstuvwxyzABC0123456789-_.!~*'()&=+$,;?/", min_size=1,
+                max_size=12)  # fmt: skip
+
+sip_uris = st.builds(
+    Uri,
+    scheme=st.sampled_from(["sip", "sips"]),
+    user=st.none() | users,
+    password=st.none(),
+    host=hosts,
+    port=ports,
+    params=params,
+    headers=st.lists(st.tuples(labels, labels), max_size=2).map(tuple),
+)
+tel_uris = st.builds(
+    Uri, scheme=st.just("tel"), user=st.text("0123456789-.", min_size=1).map(lambda s: "+" + s),
+    params=params,
+)  # fmt: skip
+uris = st.one_of(sip_uris, tel_uris)
+# display names: any text but CR/LF; quote() escapes the rest
+display_names = st.none() | st.text(
+    st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n"), max_size=20
+)
+addresses = st.builds(Address, uri=uris, display_name=display_names, params=params)
+vias = st.builds(
+    Via,
+    transport=st.sampled_from(["UDP", "TCP", "TLS", "WS"]),
+    host=hosts,
+    port=ports,
+    params=st.tuples(tokens.map(lambda t: "z9hG4bK" + t)).map(lambda b: (("branch", b[0]),)),
+)
+safe_text = st.text(
+    st.characters(blacklist_categories=["Cs", "Cc"], blacklist_characters=","), max_size=30
+).map(lambda s: s.strip(" \t"))
+extra_headers = st.lists(st.tuples(st.sampled_from(["X-Thing", "Subject", "User-Agent"]),
+                                   safe_text), max_size=3)  # fmt: skip
+
+
+@st.composite
+def requests(draw: st.DrawFn) -> Request:
+    method = draw(st.sampled_from(["INVITE", "ACK", "BYE", "REGISTER"]) | tokens)
+    fields: list[tuple[str, object]] = [
+        ("Via", v) for v in draw(st.lists(vias, min_size=1, max_size=3))
+    ]
+    fields += [
+        ("Max-Forwards", draw(st.integers(0, 255))),
+        ("From", draw(addresses)),
+        ("To", draw(addresses)),
+        ("Call-ID", draw(tokens)),
+        ("CSeq", CSeq(draw(st.integers(0, 2**32 - 1)), method)),
+    ]
+    fields += [("Contact", a) for a in draw(st.lists(addresses, max_size=2))]
+    fields += draw(extra_headers)
+    return Request(method, draw(uris), Headers(fields), draw(st.binary(max_size=40)))
+
+
+@st.composite
+def responses(draw: st.DrawFn) -> Response:
+    req = draw(requests())
+    headers = Headers([(n, v) for n, v in req.headers if n != "Max-Forwards"])
+    reason = draw(safe_text)
+    return Response(draw(st.integers(100, 699)), reason, headers, req.body)
+
+
+@SETTINGS
+@given(requests())
+def test_request_round_trip(message: Request) -> None:
+    assert parse(message.serialize()) == message
+
+
+@SETTINGS
+@given(responses())
+def test_response_round_trip(message: Response) -> None:
+    assert parse(message.serialize()) == message
+
+
+@SETTINGS
+@given(addresses)
+def test_address_round_trip(address: Address) -> None:
+    assert parse_address(str(address)) == address
+
+
+@SETTINGS
+@given(uris)
+def test_uri_round_trip(uri: Uri) -> None:
+    assert parse_uri(str(uri)) == uri
+
+
+@SETTINGS
+@given(
+    st.builds(
+        Challenge,
+        realm=safe_text,
+        nonce=tokens,
+        algorithm=st.sampled_from(["MD5", "SHA-256"]),
+        qop=st.just(("auth",)),
+        opaque=st.none() | tokens,
+        stale=st.booleans(),
+    )
+)
+def test_challenge_round_trip(challenge: Challenge) -> None:
+    assert Challenge.parse(str(challenge)) == challenge
+
+
+@SETTINGS
+@given(
+    st.builds(
+        Credentials,
+        username=safe_text,
+        realm=safe_text,
+        nonce=tokens,
+        uri=tokens,
+        response=tokens,
+        qop=st.just("auth"),
+        cnonce=tokens,
+        nc=st.just("00000001"),
+    )
+)
+def test_credentials_round_trip(credentials: Credentials) -> None:
+    assert Credentials.parse(str(credentials)) == credentials
+
+
+# --- robustness ------------------------------------------------------------------------------
+
+
+def parse_or_refuse(data: bytes) -> None:
+    """Parse and touch every lazy accessor; only ``SipParseError`` may come out."""
+    try:
+        message = parse(data)
+    except SipParseError as err:
+        assert err.status in (None, 400, 505, 513)
+        if err.request is not None:
+            assert err.status is not None
+        return
+    with contextlib.suppress(SipParseError):  # lazily parsed: may refuse, must not crash
+        message.contacts, message.routes, message.record_routes  # noqa: B018
+    assert parse(message.serialize()) == message
+
+
+@SETTINGS
+@given(st.binary(max_size=2000))
+@example(b"\x00" * 100)
+@example(b"SIP/2.0 200 OK\r\n\r\n")
+@example(b"INVITE sip:a@b SIP/2.0\r\n\r\n")
+def test_random_bytes_never_crash(data: bytes) -> None:
+    parse_or_refuse(data)
+
+
+SEEDS = [wire(INVITE, SDP_OFFER), wire(RESPONSE)]
+
+
+@st.composite
+def mutated(draw: st.DrawFn) -> bytes:
+    data = bytearray(draw(st.sampled_from(SEEDS)))
+    for _ in range(draw(st.integers(1, 8))):
+        headers_only = draw(st.booleans())  # spare the start line half of the time
+        at = draw(st.integers(data.find(b"\n") + 1 if headers_only else 0, len(data)))
+        op = draw(st.sampled_from(["flip", "insert", "delete"]))
+        chunk = draw(
+            st.sampled_from(
+                [
+                    b",",
+                    b";",
+                    b"<",
+                    b">",
+                    b'"',
+                    b"\\",
+                    b" ",
+                    b"\r\n",
+                    b":",
+                    b"=",
+                    b"\x00",
+                    b"\xff",
+                    b"@",
+                    b"%",
+                    b"\r\n ",
+                    b"SIP/",
+                ]
+            )
+        )
+        if op == "insert":
+            data[at:at] = chunk
+        elif op == "delete":
+            del data[at : at + draw(st.integers(1, 5))]
+        elif at < len(data):
+            data[at] = draw(st.integers(0, 255))
+    return bytes(data)
+
+
+@settings(SETTINGS, max_examples=600)
+@given(mutated())
+def test_mutated_messages_never_crash(data: bytes) -> None:
+    parse_or_refuse(data)
+
+
+@SETTINGS
+@given(st.binary(max_size=3000))
+def test_stream_framer_never_crashes(data: bytes) -> None:
+    framer = StreamFramer()
+    try:
+        for frame in framer.feed(data):
+            if frame != b"\r\n\r\n":
+                parse_or_refuse(frame)
+    except SipParseError:
+        pass
+
+
+@SETTINGS
+@given(st.binary(max_size=1500) | st.sampled_from([SDP_OFFER]).map(lambda b: b[: len(b) // 2]))
+def test_sdp_garbage_is_a_clear_error(data: bytes) -> None:
+    try:
+        sdp = parse_sdp(data)
+    except RemoteProtocolError as err:
+        assert err.status == 400
+        return
+    assert parse_sdp(sdp.serialize()) == sdp
+
+
+@SETTINGS
+@given(st.text(max_size=300))
+def test_auth_headers_never_crash(text: str) -> None:
+    for kind in (Challenge, Credentials):
+        with contextlib.suppress(SipParseError):
+            kind.parse(text)
+
+
+def test_pathological_inputs_stay_linear() -> None:
+    """Inputs built to trip regex backtracking are parsed (or refused) quickly."""
+    head = "INVITE sip:a@b SIP/2.0\r\n"
+    nasty = [
+        head + "Contact: " + '"' * 7000 + "\r\n\r\n",
+        head + "Contact: " + "<" * 7000 + "\r\n\r\n",
+        head + "Via: SIP/2.0/UDP " + " " * 7000 + "x\r\n\r\n",
+        head + "To: " + "a;" * 3500 + "\r\n\r\n",
+        head + "To: <sip:" + "a:" * 3500 + ">\r\n\r\n",
+        head + "Route: " + "<sip:a>," * 900 + "\r\n\r\n",
+        head + "From: " + ('"\\' * 3500) + "\r\n\r\n",
+        "INVITE " + "sip:" + "a@" * 3000 + "b SIP/2.0\r\n\r\n",
+        head + "X: y\r\n" * 6000 + "\r\n",
+        head + " \r\n" * 6000 + "\r\n",
+    ]
+    for text in nasty:
+        start = time.perf_counter()
+        parse_or_refuse(text.encode())
+        assert time.perf_counter() - start < 0.5, text[:60]
