@@ -38,6 +38,8 @@ class DtmfReceived:
     ended: bool = True
 
 
+#: What media reports to the runtime; issue 4 widens it into a union (prompt finished,
+#: recording saved, ...).
 MediaEvent = DtmfReceived
 
 

@@ -11,7 +11,8 @@ import socket
 from typing import Any
 
 from switchboard.config.model import Config
-from switchboard.media.engine import InProcessMedia
+from switchboard.core.events import DigitsReceived
+from switchboard.media.engine import DtmfReceived, InProcessMedia
 from switchboard.media.relay import RelayConfig
 from switchboard.runtime.sip_app import SipApp
 
@@ -47,12 +48,18 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
     loop = asyncio.get_running_loop()
     rng = random.Random(seed)
     lo, hi = config.media.rtp_ports
-    media = InProcessMedia(RelayConfig(bind_ip=host, port_range=(lo, hi)), rng,
-                           lambda event: None)
+    apps: list[SipApp] = []
+
+    def dtmf(event: DtmfReceived) -> None:  # keys pressed, into the core (IVR, exit key)
+        for app in apps:
+            app.driver.feed(DigitsReceived(event.leg_id, event.digit))
+
+    media = InProcessMedia(RelayConfig(bind_ip=host, port_range=(lo, hi)), rng, dtmf)
     transport, protocol = await loop.create_datagram_endpoint(
         _SipUdp, local_addr=(host, sip_port))
     app = SipApp(config, media, host, sip_port, rng, loop, protocol.send)
     protocol.app = app
+    apps.append(app)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         # Not the main thread, or a platform without signals: stop by cancelling instead.

@@ -16,6 +16,8 @@ import asyncio
 import itertools
 import logging
 import random
+import secrets
+import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -25,6 +27,7 @@ from switchboard.core import events as e
 from switchboard.core.switchboard import Switchboard
 from switchboard.media.engine import MediaEngine
 from switchboard.runtime.driver import CoreDriver
+from switchboard.sip.auth import DigestServer, Verdict
 from switchboard.sip.headers import Address, SipError, Uri, Via
 from switchboard.sip.message import Request, Response, make_request, make_response
 from switchboard.sip.registrar import Registrar
@@ -87,6 +90,11 @@ class SipApp:
         self.send_datagram = send
         self.txl = TransactionLayer()
         self.registrar = Registrar({a.id for a in config.agents})
+        # Nonces are HMACs keyed by a fresh secret: a restart invalidates old nonces, and
+        # phones simply answer the next challenge. MD5 is offered first: many phones (and
+        # SIPp) answer the first challenge only and know no other; SHA-256 is verified too.
+        self.auth = DigestServer(host, secrets.token_bytes(32), algorithms=("MD5", "SHA-256"))
+        self.passwords = {a.id: a.password for a in config.agents if a.password}
         self.core = Switchboard(config, random.Random(rng.random()))
         self.driver = CoreDriver(self.core, loop)
         self.dialogs: dict[str, Dialog] = {}  # SIP Call-ID -> dialog
@@ -182,7 +190,27 @@ class SipApp:
                                  headers=headers or [])
         self.txl.send_response(ev.key, response, self.loop.time())
 
+    def _authorized(self, ev: RequestReceived, account: str) -> bool:
+        """Digest (RFC 7616) for accounts with a password; answers the 401 itself."""
+        password = self.passwords.get(account)
+        if password is None:
+            return True
+        now = time.time()  # wall clock: nonces stay valid across event-loop clocks
+        req = ev.request
+        stale = False
+        credentials = self.auth.credentials(req)
+        if credentials is not None and credentials.username == account:
+            verdict = self.auth.verify(credentials, method=req.method, now=now,
+                                       password=password, uri=req.uri, body=req.body)
+            if verdict is Verdict.OK:
+                return True
+            stale = verdict is Verdict.STALE
+        self._answer(ev, 401, headers=list(self.auth.challenge_headers(now, stale=stale)))
+        return False
+
     def _on_register(self, ev: RequestReceived) -> None:
+        if not self._authorized(ev, ev.request.to.uri.user or ""):
+            return
         response, changes = self.registrar.register(ev.request, ev.source, ev.transport,
                                                     self.loop.time(), self._new_tag())
         assert ev.key is not None
@@ -220,8 +248,13 @@ class SipApp:
             self.txl.send_response(ev.key, ok, self.loop.time())
             return
         if ev.source[0] not in self.trusted:
-            self._answer(ev, 403)
-            return
+            # Not a trunk: only an agent who proves who they are may call in.
+            caller = req.from_.uri.user or ""
+            if caller not in self.passwords:
+                self._answer(ev, 403)
+                return
+            if not self._authorized(ev, caller):
+                return
         try:
             offer = parse_sdp(req.body) if req.body else None
         except SipError:

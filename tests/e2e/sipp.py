@@ -8,6 +8,7 @@ import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -86,9 +87,21 @@ def start_sipp(*args: str, timeout: float = 60) -> subprocess.Popen[str]:
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
-def register(agent: str, server_port: int, contact_port: int) -> None:
-    """One REGISTER from a SIPp process for ``agent``, contact at ``contact_port``."""
-    result = sipp(f"127.0.0.1:{server_port}", "-sf", str(SCENARIOS / "register.xml"),
-                  "-s", agent, "-key", "contact_port", str(contact_port), "-m", "1",
-                  "-i", "127.0.0.1", "-p", str(free_udp_port()), timeout=15)
-    assert result.returncode == 0, f"REGISTER failed: {result.stdout}\n{result.stderr}"
+DEMO_PASSWORDS = {"201": "demo-201-secret", "202": "demo-202-secret", "203": "demo-203-secret"}
+
+
+def register(agent: str, server_port: int, contact_port: int, password: str | None = None,
+             expect: int = 200) -> None:
+    """REGISTER ``agent`` (digest with ``password``, the demo's by default) from a SIPp
+    process, contact at ``contact_port``; the final answer must be ``expect``."""
+    password = password if password is not None else DEMO_PASSWORDS[agent]
+    template = (SCENARIOS / "register.xml").read_text()
+    with tempfile.NamedTemporaryFile("w", suffix=".xml", delete=False) as scenario:
+        scenario.write(template.replace("__FINAL__", str(expect)))
+    try:
+        result = sipp(f"127.0.0.1:{server_port}", "-sf", scenario.name, "-s", agent,
+                      "-au", agent, "-ap", password, "-key", "contact_port", str(contact_port),
+                      "-m", "1", "-i", "127.0.0.1", "-p", str(free_udp_port()), timeout=15)
+    finally:
+        os.unlink(scenario.name)
+    assert result.returncode == 0, f"REGISTER: {result.stdout[-2000:]}\n{result.stderr}"

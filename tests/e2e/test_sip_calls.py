@@ -32,3 +32,9 @@ def refused(port: int, number: str, code: int, tmp: Path) -> None:
 def test_a_call_to_an_unknown_number_is_refused_404(tmp_path: Path) -> None:
     with switchboard() as (port, _proc):
         refused(port, "999", 404, tmp_path)
+
+
+def test_register_with_a_wrong_password_is_challenged_again_and_not_bound() -> None:
+    with switchboard() as (port, _proc):
+        register("201", port, free_udp_port(), password="wrong", expect=401)
+        register("201", port, free_udp_port())  # the right password still works after
