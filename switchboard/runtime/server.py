@@ -1,4 +1,4 @@
-"""``switchboard run``: the SIP endpoint on UDP, the media engine, the core, until stopped."""
+"""``switchboard run``: SIP on UDP and TCP, the media engine and the core, until stopped."""
 
 from __future__ import annotations
 
@@ -15,10 +15,14 @@ from switchboard.core.events import DigitsReceived
 from switchboard.media.engine import DtmfReceived, InProcessMedia
 from switchboard.media.relay import RelayConfig
 from switchboard.runtime.sip_app import SipApp
+from switchboard.sip.headers import SipParseError
+from switchboard.sip.message import KEEPALIVE, StreamFramer
+from switchboard.sip.transaction import Send
 
 log = logging.getLogger(__name__)
 
 SOCKET_BUFFER = 4 * 1024 * 1024  # DESIGN.md: raise SO_RCVBUF/SO_SNDBUF on every UDP socket
+DRAIN_SECONDS = 30.0  # on shutdown, calls in progress get this long to end by themselves
 
 
 class _SipUdp(asyncio.DatagramProtocol):
@@ -35,30 +39,86 @@ class _SipUdp(asyncio.DatagramProtocol):
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if self.app is not None:
-            self.app.datagram_received(data, (addr[0], addr[1]))
+            self.app.datagram_received(data, (addr[0], addr[1]), "UDP")
 
-    def send(self, data: bytes, addr: tuple[str, int]) -> None:
-        if self.transport is not None:
-            self.transport.sendto(data, addr)
+
+class _SipTcp:
+    """TCP connections, both accepted and opened by us, keyed by the peer's address."""
+
+    def __init__(self) -> None:
+        self.app: SipApp | None = None
+        self.writers: dict[tuple[str, int], asyncio.StreamWriter] = {}
+        self.tasks: set[asyncio.Task[None]] = set()
+
+    async def accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        peer = writer.get_extra_info("peername")
+        await self._serve((peer[0], peer[1]), reader, writer)
+
+    async def _serve(self, peer: tuple[str, int], reader: asyncio.StreamReader,
+                     writer: asyncio.StreamWriter) -> None:
+        self.writers[peer] = writer
+        framer = StreamFramer()
+        try:
+            while data := await reader.read(65536):
+                for frame in framer.feed(data):
+                    if frame == KEEPALIVE:
+                        writer.write(b"\r\n")  # RFC 5626 pong
+                    elif self.app is not None:
+                        self.app.datagram_received(frame, peer, "TCP")
+        except SipParseError as err:
+            log.info("closing SIP/TCP from %s: %s", peer, err)  # cannot resynchronise
+        except (ConnectionError, OSError):
+            pass
+        finally:
+            if self.writers.get(peer) is writer:
+                del self.writers[peer]
+            writer.close()
+
+    def send(self, data: bytes, peer: tuple[str, int]) -> None:
+        writer = self.writers.get(peer)
+        if writer is not None and not writer.is_closing():
+            writer.write(data)
+            return
+        task = asyncio.get_running_loop().create_task(self._connect_and_send(data, peer))
+        self.tasks.add(task)
+        task.add_done_callback(self.tasks.discard)
+
+    async def _connect_and_send(self, data: bytes, peer: tuple[str, int]) -> None:
+        try:
+            reader, writer = await asyncio.wait_for(asyncio.open_connection(*peer), 5)
+        except (OSError, TimeoutError) as err:
+            log.info("SIP/TCP to %s failed: %s", peer, err)  # the transaction times out
+            return
+        writer.write(data)
+        await self._serve(peer, reader, writer)
 
 
 async def serve(config: Config, host: str, sip_port: int, seed: int | None = None,
                 ready: asyncio.Event | None = None) -> None:
-    """Run until cancelled (or SIGINT/SIGTERM): SIP on UDP ``host:sip_port``."""
+    """Run until SIGINT/SIGTERM (or cancelled): SIP on UDP and TCP ``host:sip_port``."""
     loop = asyncio.get_running_loop()
     rng = random.Random(seed)
-    lo, hi = config.media.rtp_ports
     apps: list[SipApp] = []
 
     def dtmf(event: DtmfReceived) -> None:  # keys pressed, into the core (IVR, exit key)
         for app in apps:
             app.driver.feed(DigitsReceived(event.leg_id, event.digit))
 
+    lo, hi = config.media.rtp_ports
     media = InProcessMedia(RelayConfig(bind_ip=host, port_range=(lo, hi)), rng, dtmf)
-    transport, protocol = await loop.create_datagram_endpoint(
-        _SipUdp, local_addr=(host, sip_port))
-    app = SipApp(config, media, host, sip_port, rng, loop, protocol.send)
-    protocol.app = app
+    udp, udp_protocol = await loop.create_datagram_endpoint(_SipUdp, local_addr=(host, sip_port))
+    tcp = _SipTcp()
+    tcp_server = await asyncio.start_server(tcp.accepted, host, sip_port)
+
+    def send(out: Send) -> None:
+        data = out.message.serialize()
+        if out.transport == "TCP":
+            tcp.send(data, out.dest)
+        elif udp_protocol.transport is not None:
+            udp_protocol.transport.sendto(data, out.dest)
+
+    app = SipApp(config, media, host, sip_port, rng, loop, send)
+    udp_protocol.app = tcp.app = app
     apps.append(app)
     stop = asyncio.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
@@ -69,7 +129,21 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
         ready.set()
     try:
         await stop.wait()
+        # Graceful: refuse new calls, let the calls in progress end (bounded), then stop.
+        # A second signal stops at once.
+        force = asyncio.Event()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, force.set)
+        app.draining = True
+        log.info("draining %d calls", app.active_calls())
+        deadline = loop.time() + DRAIN_SECONDS
+        while app.active_calls() and loop.time() < deadline and not force.is_set():
+            await asyncio.sleep(0.2)
     finally:
         await app.close()
-        transport.close()
+        tcp_server.close()
+        for writer in list(tcp.writers.values()):
+            writer.close()
+        udp.close()
         await media.close()

@@ -36,6 +36,7 @@ from switchboard.sip.transaction import (
     AckTimedOut,
     RequestReceived,
     ResponseReceived,
+    Send,
     TransactionLayer,
     TransactionTimedOut,
     Transport,
@@ -80,14 +81,14 @@ class SipApp:
 
     def __init__(self, config: Config, media: MediaEngine, host: str, port: int,
                  rng: random.Random, loop: asyncio.AbstractEventLoop,
-                 send: Callable[[bytes, tuple[str, int]], None] | None = None) -> None:
+                 send: Callable[[Send], None] | None = None) -> None:
         self.config = config
         self.media = media
         self.host = host
         self.port = port
         self.loop = loop
         self.rng = rng
-        self.send_datagram = send
+        self.send = send
         self.txl = TransactionLayer()
         self.registrar = Registrar({a.id for a in config.agents})
         # Nonces are HMACs keyed by a fresh secret: a restart invalidates old nonces, and
@@ -105,6 +106,7 @@ class SipApp:
         self._txn_timer: asyncio.TimerHandle | None = None
         self._reg_timer: asyncio.TimerHandle | None = None
         self.actions: asyncio.Queue[c.Command | _Answered] = asyncio.Queue()
+        self.draining = False  # shutting down: new calls are refused with 503
         self.worker = loop.create_task(self._work())
         for kind in (c.Answer, c.Reject, c.Ring, c.CancelRing, c.Bridge, c.Hangup, c.Play,
                      c.Whisper, c.StopPlay):
@@ -112,8 +114,10 @@ class SipApp:
 
     # ------------------------------------------------------------------ wire in, wire out
 
-    def datagram_received(self, data: bytes, source: tuple[str, int]) -> None:
-        self.txl.receive_datagram(data, source, "UDP", self.loop.time())
+    def datagram_received(self, data: bytes, source: tuple[str, int],
+                          transport: Transport = "UDP") -> None:
+        """One datagram (UDP) or one framed message (TCP) arrived from ``source``."""
+        self.txl.receive_datagram(data, source, transport, self.loop.time())
         self._pump()
 
     def _pump(self) -> None:
@@ -130,8 +134,8 @@ class SipApp:
             except SipError as err:
                 log.info("dropping a SIP event: %s", err)
         for send in self.txl.sends():
-            if self.send_datagram is not None:
-                self.send_datagram(send.message.serialize(), send.dest)
+            if self.send is not None:
+                self.send(send)
         self._arm_txn_timer()
 
     def _arm_txn_timer(self) -> None:
@@ -153,8 +157,9 @@ class SipApp:
     def _new_tag(self) -> str:
         return f"{self.rng.getrandbits(48):012x}"
 
-    def _via(self) -> Via:
-        return Via("UDP", self.host, self.port, (("branch", self._new_branch()), ("rport", None)))
+    def _via(self, transport: Transport = "UDP") -> Via:
+        params = (("branch", self._new_branch()), ("rport", None))
+        return Via(transport, self.host, self.port, params)
 
     def _contact(self, user: str = "switchboard") -> Address:
         return Address(Uri(user=user, host=self.host, port=self.port))
@@ -246,6 +251,9 @@ class SipApp:
                                body=existing.local_sdp.serialize())
             assert ev.key is not None
             self.txl.send_response(ev.key, ok, self.loop.time())
+            return
+        if self.draining:
+            self._answer(ev, 503, headers=[("Retry-After", 30)])
             return
         if ev.source[0] not in self.trusted:
             # Not a trunk: only an agent who proves who they are may call in.
@@ -342,7 +350,8 @@ class SipApp:
         if cseq is None:
             dialog.local_cseq += 1
             cseq = dialog.local_cseq
-        return make_request(method, dialog.remote_target, via=self._via(), from_=dialog.local,
+        return make_request(method, dialog.remote_target, via=self._via(dialog.transport),
+                            from_=dialog.local,
                             to=dialog.remote, call_id=dialog.call_id, cseq=cseq)
 
     def _send_ack(self, dialog: Dialog) -> None:
@@ -453,7 +462,8 @@ class SipApp:
             target, transport = binding.contact.uri, binding.transport
             # Behind NAT the Contact names a private address: send where the REGISTER came
             # from instead. On the same host the phone's own Contact port is right.
-            if target.host == binding.source[0]:
+            # Over TCP, reuse the phone's own connection (RFC 5626 spirit).
+            if target.host == binding.source[0] and transport == "UDP":
                 peer = (target.host, target.port or 5060)
             else:
                 peer = binding.source
@@ -463,7 +473,8 @@ class SipApp:
                 self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
                 return
             target = Uri(user=leg.address, host=trunk.host, port=trunk.port)
-            peer, transport = (trunk.host, trunk.port), "UDP"
+            peer = (trunk.host, trunk.port)
+            transport = "TCP" if trunk.transport == "tcp" else "UDP"
         ip, port = await self.media.allocate(leg.leg_id)
         offer = make_offer(local_ip=ip, local_port=port)
         call_id = f"{leg.leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
@@ -471,7 +482,7 @@ class SipApp:
             self._new_tag())
         remote = Address(target)
         invite = make_request(
-            "INVITE", target, via=self._via(), from_=local, to=remote, call_id=call_id,
+            "INVITE", target, via=self._via(transport), from_=local, to=remote, call_id=call_id,
             cseq=1, headers=[("Contact", self._contact()), ("Content-Type", "application/sdp")],
             body=offer.serialize())
         dialog = Dialog(leg.leg_id, call_id, local, remote, target, peer, transport, invite,
@@ -530,6 +541,10 @@ class SipApp:
         if dialog.plays.pop(play_id, None) is not None:
             self.driver.feed(e.PromptFinished(channel, play_id))
             self._pump()
+
+    def active_calls(self) -> int:
+        """Dialogs in progress (inbound callers and outbound legs)."""
+        return len(self.dialogs)
 
     async def close(self) -> None:
         self.worker.cancel()

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import signal
+import tempfile
+import time
 from pathlib import Path
 
 from .sipp import SCENARIOS, free_udp_port, register, sipp, start_sipp, switchboard
@@ -38,3 +41,35 @@ def test_register_with_a_wrong_password_is_challenged_again_and_not_bound() -> N
     with switchboard() as (port, _proc):
         register("201", port, free_udp_port(), password="wrong", expect=401)
         register("201", port, free_udp_port())  # the right password still works after
+
+
+def test_a_caller_over_tcp_reaches_an_agent_over_udp() -> None:
+    with switchboard() as (port, _proc):
+        agent_port = free_udp_port()
+        agent = start_sipp("-sn", "uas", "-i", "127.0.0.1", "-p", str(agent_port), "-m", "1",
+                           timeout=40)
+        register("202", port, agent_port)
+        caller = sipp(f"127.0.0.1:{port}", "-sn", "uac", "-s", "100", "-t", "t1",
+                      "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", "1", "-d", "500",
+                      timeout=40)
+        assert caller.returncode == 0, f"caller: {caller.stdout[-2000:]}\n{caller.stderr}"
+        out, err = agent.communicate(timeout=40)
+        assert agent.returncode == 0, f"agent: {out[-2000:]}\n{err}"
+
+
+def test_shutdown_refuses_new_calls_and_lets_the_call_in_progress_finish() -> None:
+    with switchboard() as (port, proc):
+        agent_port = free_udp_port()
+        agent = start_sipp("-sn", "uas", "-i", "127.0.0.1", "-p", str(agent_port), "-m", "1",
+                           timeout=40)
+        register("201", port, agent_port)
+        caller = start_sipp(f"127.0.0.1:{port}", "-sn", "uac", "-s", "100", "-i", "127.0.0.1",
+                            "-p", str(free_udp_port()), "-m", "1", "-d", "4000", timeout=40)
+        time.sleep(2.0)  # the call is up and talking
+        proc.send_signal(signal.SIGTERM)
+        time.sleep(0.5)
+        refused(port, "100", 503, Path(tempfile.mkdtemp()))
+        out, err = caller.communicate(timeout=40)
+        assert caller.returncode == 0, f"the call in progress ended well: {out[-1500:]}\n{err}"
+        assert agent.wait(40) == 0
+        assert proc.wait(15) == 0, "the server stopped by itself once the call ended"
