@@ -2,6 +2,8 @@
 
     python -m tests.media.bench_relay --calls 200 --seconds 10 [--uvloop]
 
+(``--uvloop`` needs the ``uvloop`` package importable.)
+
 The relay runs in this process; the phones (2 x N UDP sockets, one packet per 20 ms each)
 run in a child process, so the relay's CPU time is its own. Prints the packets relayed, the
 relay's CPU per packet and share of one core, lost packets, and the share of packets that
