@@ -21,13 +21,13 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from switchboard.config.model import Config
+from switchboard.config.model import Config, Trunk
 from switchboard.core import commands as c
 from switchboard.core import events as e
 from switchboard.core.switchboard import Switchboard
 from switchboard.media.engine import MediaEngine
 from switchboard.runtime.driver import CoreDriver
-from switchboard.sip.auth import DigestServer, Verdict
+from switchboard.sip.auth import DigestServer, Verdict, authorize, challenges_in
 from switchboard.sip.headers import Address, SipError, Uri, Via
 from switchboard.sip.message import Request, Response, make_request, make_response
 from switchboard.sip.registrar import Registrar
@@ -46,6 +46,8 @@ from switchboard.sip.transaction import (
 log = logging.getLogger(__name__)
 
 PROMPT_SECONDS = 0.2
+TRUNK_EXPIRES = 3600  # seconds asked for when registering to a trunk
+TRUNK_RETRY = 60.0  # seconds before trying a refused or unanswered trunk REGISTER again
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
 _FAILURES: dict[int, e.LegFailure] = {
     486: "busy", 600: "busy", 408: "no_answer", 480: "unavailable", 404: "unavailable",
@@ -74,6 +76,8 @@ class Dialog:
     state: str = "early"  # early, confirmed, cancelled, ended
     agent_id: str | None = None
     plays: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
+    trunk: Trunk | None = None  # outbound legs through a trunk: its credentials
+    auth_tried: bool = False
 
 
 class SipApp:
@@ -107,6 +111,10 @@ class SipApp:
         self._reg_timer: asyncio.TimerHandle | None = None
         self.actions: asyncio.Queue[c.Command | _Answered] = asyncio.Queue()
         self.draining = False  # shutting down: new calls are refused with 503
+        self.trunk_registrations: dict[str, _TrunkRegistration] = {}  # Call-ID -> state
+        for trunk in config.trunks:
+            if trunk.registration:
+                loop.call_soon(self._register_trunk, trunk, None)
         self.worker = loop.create_task(self._work())
         for kind in (c.Answer, c.Reject, c.Ring, c.CancelRing, c.Bridge, c.Hangup, c.Play,
                      c.Whisper, c.StopPlay):
@@ -303,6 +311,9 @@ class SipApp:
 
     def _on_response(self, ev: ResponseReceived) -> None:
         resp = ev.response
+        if resp.cseq.method == "REGISTER":
+            self._trunk_registered(resp)
+            return
         if resp.cseq.method != "INVITE":
             return  # answers to our BYE / CANCEL need nothing more
         dialog = self.dialogs.get(resp.call_id)
@@ -310,6 +321,8 @@ class SipApp:
             return
         status = resp.status
         if status < 200:
+            return
+        if status in (401, 407) and self._authenticate(dialog, resp):
             return
         if status < 300:
             dialog.remote = resp.to
@@ -331,7 +344,97 @@ class SipApp:
         dialog.state = "ended"
         self.driver.feed(e.LegFailed(dialog.channel, _FAILURES.get(status, "error")))
 
+    def _credentials(self, request: Request, response: Response, trunk: Trunk) -> str | None:
+        """The Authorization value answering a trunk's 401/407, or None when we cannot."""
+        challenges = challenges_in(response)
+        if not challenges or not trunk.username or not trunk.password:
+            return None
+        creds = authorize(challenges[0], method=request.method, uri=str(request.uri),
+                          username=trunk.username, password=trunk.password,
+                          cnonce=secrets.token_hex(8), body=request.body)
+        return str(creds)
+
+    def _authenticate(self, dialog: Dialog, resp: Response) -> bool:
+        """Answer a trunk's digest challenge once with a new INVITE (same Call-ID, CSeq+1)."""
+        if dialog.auth_tried or dialog.trunk is None or dialog.state != "early":
+            return False
+        value = self._credentials(dialog.invite, resp, dialog.trunk)
+        if value is None:
+            return False
+        header = "Proxy-Authorization" if resp.status == 407 else "Authorization"
+        old = dialog.invite
+        invite = make_request(
+            "INVITE", old.uri, via=self._via(dialog.transport), from_=old.from_, to=old.to,
+            call_id=old.call_id, cseq=old.cseq.seq + 1,
+            headers=[("Contact", self._contact()), ("Content-Type", "application/sdp"),
+                     (header, value)],
+            body=old.body)
+        dialog.invite = invite
+        dialog.auth_tried = True
+        if dialog.client_key is not None:
+            self.by_client_key.pop(dialog.client_key, None)
+        dialog.client_key = self.txl.send_request(invite, dialog.peer, dialog.transport,
+                                                  self.loop.time())
+        self.by_client_key[dialog.client_key] = dialog
+        return True
+
+    # ------------------------------------------------------------------ trunk registration
+
+    def _register_trunk(self, trunk: Trunk, previous: _TrunkRegistration | None,
+                        authorization: tuple[str, str] | None = None) -> None:
+        """REGISTER to a trunk (RFC 3261 §10.2), refreshed before it expires."""
+        state = previous or _TrunkRegistration(
+            trunk, f"trunk-{trunk.name}-{self.rng.getrandbits(32):08x}@{self.host}",
+            self._new_tag())
+        state.cseq += 1
+        user = trunk.username or "switchboard"
+        aor = Address(Uri(user=user, host=trunk.host))
+        transport: Transport = "TCP" if trunk.transport == "tcp" else "UDP"
+        headers: list[tuple[str, object]] = [("Contact", self._contact(user)),
+                                             ("Expires", TRUNK_EXPIRES)]
+        if authorization is not None:
+            headers.append(authorization)
+        request = make_request(
+            "REGISTER", Uri(host=trunk.host, port=trunk.port), via=self._via(transport),
+            from_=aor.with_tag(state.tag), to=aor, call_id=state.call_id, cseq=state.cseq,
+            headers=headers)
+        state.request = request
+        state.authorized = authorization is not None
+        self.trunk_registrations[state.call_id] = state
+        state.key = self.txl.send_request(request, (trunk.host, trunk.port), transport,
+                                          self.loop.time())
+        self._pump()
+
+    def _trunk_registered(self, resp: Response) -> None:
+        state = self.trunk_registrations.get(resp.call_id)
+        if state is None or state.request is None or resp.cseq.seq != state.cseq:
+            return
+        trunk = state.trunk
+        if resp.status in (401, 407) and not state.authorized:
+            value = self._credentials(state.request, resp, trunk)
+            if value is not None:
+                header = "Proxy-Authorization" if resp.status == 407 else "Authorization"
+                self._register_trunk(trunk, state, (header, value))
+                return
+        if 200 <= resp.status < 300:
+            expires = resp.expires or TRUNK_EXPIRES
+            state.registered = True
+            delay = max(10.0, expires * 0.8)
+        else:
+            log.warning("trunk %s refused REGISTER: %s %s", trunk.name, resp.status,
+                        resp.reason)
+            state.registered = False
+            delay = TRUNK_RETRY
+        state.timer = self.loop.call_later(delay, self._register_trunk, trunk, state)
+
     def _on_timeout(self, ev: TransactionTimedOut) -> None:
+        if ev.method == "REGISTER":
+            for state in self.trunk_registrations.values():
+                if state.key == ev.key:  # the trunk did not answer: try again later
+                    state.registered = False
+                    state.timer = self.loop.call_later(TRUNK_RETRY, self._register_trunk,
+                                                       state.trunk, state)
+            return
         dialog = self.by_client_key.get(ev.key)
         if dialog is not None and dialog.state == "early":
             dialog.state = "ended"
@@ -453,6 +556,7 @@ class SipApp:
 
     async def _ring(self, leg: c.LegTarget, caller_id: str) -> None:
         now = self.loop.time()
+        trunk: Trunk | None = None
         if leg.kind == "agent":
             bindings = self.registrar.contacts(leg.address, now)
             if not bindings:
@@ -486,7 +590,8 @@ class SipApp:
             cseq=1, headers=[("Contact", self._contact()), ("Content-Type", "application/sdp")],
             body=offer.serialize())
         dialog = Dialog(leg.leg_id, call_id, local, remote, target, peer, transport, invite,
-                        False, agent_id=leg.agent_id, local_sdp=offer)
+                        False, agent_id=leg.agent_id, local_sdp=offer,
+                        trunk=trunk if leg.kind == "number" else None)
         self.dialogs[call_id] = dialog
         self.channels[leg.leg_id] = dialog
         dialog.client_key = self.txl.send_request(invite, peer, transport, now)
@@ -549,9 +654,27 @@ class SipApp:
     async def close(self) -> None:
         self.worker.cancel()
         self.driver.close()
+        for state in self.trunk_registrations.values():
+            if state.timer is not None:
+                state.timer.cancel()
         for handle in (self._txn_timer, self._reg_timer):
             if handle is not None:
                 handle.cancel()
+
+
+@dataclass(eq=False)
+class _TrunkRegistration:
+    """Our registration at one trunk."""
+
+    trunk: Trunk
+    call_id: str
+    tag: str
+    cseq: int = 0
+    request: Request | None = None
+    authorized: bool = False
+    registered: bool = False
+    timer: asyncio.TimerHandle | None = None
+    key: str | None = None  # the REGISTER's client transaction
 
 
 @dataclass(frozen=True, slots=True)
