@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -105,3 +106,145 @@ def register(agent: str, server_port: int, contact_port: int, password: str | No
     finally:
         os.unlink(scenario.name)
     assert result.returncode == 0, f"REGISTER: {result.stdout[-2000:]}\n{result.stderr}"
+
+
+# --------------------------------------------------------------------------- added for issue 3
+# Agents, callers and the trunk's far end as SIPp processes whose <log> actions (scenarios
+# agent_answers.xml, agent_rings.xml, caller.xml) record what happened and when; configs
+# written for one test; a plain UDP socket for messages SIPp cannot send.
+
+# A config with no agents, numbers or queues of its own: tests fill in the rest. Calls from
+# 127.0.0.1 come "from the trunk"; outbound legs to numbers go to ``trunk_port``.
+BASE_CONFIG = """\
+timezone: UTC
+country: UA
+language: en
+trunks:
+  - name: network
+    host: 127.0.0.1
+    port: {trunk_port}
+    inbound_from: [127.0.0.1]
+"""
+
+
+def write_config(tmp: Path, body: str, trunk_port: int = 5060) -> Path:
+    """``BASE_CONFIG`` plus ``body`` (YAML) as ``tmp/switchboard.yaml``; checked by pydantic."""
+    from switchboard.config.loader import load_config
+
+    path = tmp / "switchboard.yaml"
+    path.write_text(BASE_CONFIG.format(trunk_port=trunk_port) + body)
+    load_config(path)  # a broken test config fails here, not as a server that did not start
+    return path
+
+
+def start_agent(scenario: str, port: int, log: Path, *args: str,
+                timeout: float = 30) -> subprocess.Popen[str]:
+    """A SIPp UAS on 127.0.0.1:``port`` playing ``scenarios/<scenario>``; events in ``log``."""
+    return start_sipp("-sf", str(SCENARIOS / scenario), "-i", "127.0.0.1", "-p", str(port),
+                      "-trace_logs", "-log_file", str(log), *args, timeout=timeout)
+
+
+def start_caller(server_port: int, number: str, caller: str, log: Path, hold_ms: int,
+                 *args: str, timeout: float = 30) -> subprocess.Popen[str]:
+    """A SIPp caller (``caller.xml``): From ``caller``, to ``number``, BYE ``hold_ms`` after
+    the 200. One call unless ``args`` say otherwise (``-m``, ``-r``, ``-l``, ``-lost``)."""
+    if "-m" not in args:
+        args = ("-m", "1", *args)
+    return start_sipp(f"127.0.0.1:{server_port}", "-sf", str(SCENARIOS / "caller.xml"),
+                      "-s", number, "-key", "caller", caller, "-d", str(hold_ms),
+                      "-i", "127.0.0.1", "-p", str(free_udp_port()),
+                      "-trace_logs", "-log_file", str(log), *args, timeout=timeout)
+
+
+def finished(proc: subprocess.Popen[str], name: str, timeout: float = 30) -> None:
+    """Wait for a SIPp process (killed by its PID after ``timeout``); assert it succeeded."""
+    try:
+        out, err = proc.communicate(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out, err = proc.communicate(timeout=10)
+        raise AssertionError(f"{name}: SIPp still running after {timeout} s\n{out[-3000:]}"
+                             ) from None
+    assert proc.returncode == 0, f"{name}: SIPp exit {proc.returncode}\n{out[-3000:]}\n{err}"
+
+
+def stop(*procs: subprocess.Popen[str]) -> None:
+    """Kill SIPp processes this test started that are still running (by PID)."""
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+            proc.communicate(timeout=10)
+
+
+_STAMP = re.compile(r"at=\S+\t\S+\t(\d+\.\d+)")  # SIPp's [timestamp]: date, time, UNIX time
+
+
+def events(log: Path, event: str | None = None) -> list[dict[str, str]]:
+    """The ``key=value`` lines a scenario's <log> actions wrote; ``at`` is UNIX time."""
+    if not log.exists():
+        return []
+    out = []
+    for line in log.read_text(errors="replace").splitlines():
+        fields = dict(f.split("=", 1) for f in _STAMP.sub(r"at=\1", line).split() if "=" in f)
+        if "event" in fields and (event is None or fields["event"] == event):
+            out.append(fields)
+    return out
+
+
+def wait_for(log: Path, event: str, count: int, timeout: float) -> list[dict[str, str]]:
+    """Poll ``log`` until it holds ``count`` lines of ``event``; those lines."""
+    deadline = time.monotonic() + timeout
+    while True:
+        found = events(log, event)
+        if len(found) >= count or time.monotonic() > deadline:
+            assert len(found) >= count, f"{count} x {event} expected in {timeout} s: {found}"
+            return found
+        time.sleep(0.05)
+
+
+def agents_yaml(*ids: str, **mobiles: str) -> str:
+    """An ``agents:`` section: each agent's password is ``password_of(id)``; ``mobiles``
+    maps ``a<id>`` to the agent's mobile number."""
+    lines = ["agents:"]
+    for agent in ids:
+        mobile = mobiles.get(f"a{agent}")
+        extra = f', mobile: "{mobile}"' if mobile else ""
+        lines.append(f'  - {{id: "{agent}", password: {password_of(agent)}{extra}}}')
+    return "\n".join(lines) + "\n"
+
+
+def password_of(agent: str) -> str:
+    """The digest password of an agent in configs from ``agents_yaml``."""
+    return f"e2e-{agent}-secret"
+
+
+def register_agent(agent: str, server_port: int, contact_port: int) -> None:
+    """REGISTER (with digest) an agent of a config from ``agents_yaml``."""
+    register(agent, server_port, contact_port, password=password_of(agent))
+
+
+def expect_refusal(server_port: int, number: str, code: int, tmp: Path) -> None:
+    """One INVITE to ``number`` that must get the final answer ``code`` (uac_refused.xml)."""
+    scenario = tmp / f"uac_refused_{code}.xml"
+    scenario.write_text((SCENARIOS / "uac_refused.xml").read_text().replace("__CODE__",
+                                                                            str(code)))
+    result = sipp(f"127.0.0.1:{server_port}", "-sf", str(scenario), "-s", number,
+                  "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", "1", timeout=15)
+    assert result.returncode == 0, f"expected {code}: {result.stdout[-2000:]}\n{result.stderr}"
+
+
+def drains_at_once(proc: subprocess.Popen[str], within: float = 3.0) -> str:
+    """SIGTERM the server: with no call left open it stops within ``within`` seconds (a
+    dialog still open keeps a draining server up for DRAIN_SECONDS). Its output."""
+    proc.terminate()
+    try:
+        proc.wait(within)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        out = proc.communicate(timeout=10)[0] or ""
+        raise AssertionError(f"switchboard still draining open dialogs after {within} s "
+                             f"(a hung call?)\n{out[-3000:]}") from None
+    out = proc.communicate(timeout=10)[0] or ""
+    assert proc.returncode == 0, f"switchboard exit {proc.returncode}\n{out[-3000:]}"
+    assert "Traceback" not in out, out[-5000:]
+    return out
