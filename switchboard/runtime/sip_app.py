@@ -25,6 +25,7 @@ from switchboard.config.model import Config, Trunk
 from switchboard.core import commands as c
 from switchboard.core import events as e
 from switchboard.core.switchboard import Switchboard
+from switchboard.integrations import Integrations
 from switchboard.media.engine import MediaEngine
 from switchboard.runtime.driver import CoreDriver
 from switchboard.sip.auth import DigestServer, Verdict, authorize, challenges_in
@@ -119,6 +120,9 @@ class SipApp:
         for kind in (c.Answer, c.Reject, c.Ring, c.CancelRing, c.Bridge, c.Hangup, c.Play,
                      c.Whisper, c.StopPlay):
             self.driver.on(kind, self.actions.put_nowait)
+        # Webhook routing, CRM owner and tasks, notifications: HTTP, answers fed back.
+        self.integrations = Integrations(config, self.driver.feed)
+        self.integrations.attach(self.driver)
 
     # ------------------------------------------------------------------ wire in, wire out
 
@@ -652,6 +656,7 @@ class SipApp:
         return len(self.dialogs)
 
     async def close(self) -> None:
+        await self.integrations.aclose()  # answers in flight still reach a live driver
         self.worker.cancel()
         self.driver.close()
         for state in self.trunk_registrations.values():
