@@ -672,6 +672,21 @@ class Media(Model):
     rtpengine: str | None = Field(default=None, description="host:port of rtpengine NG")
 
 
+DigestAlgorithm = Literal["MD5", "SHA-256"]
+
+
+class Sip(Model):
+    """SIP settings of ``switchboard run``."""
+
+    digest_algorithms: list[DigestAlgorithm] = Field(
+        default_factory=lambda: list[DigestAlgorithm](["MD5"]),
+        description="Challenges sent to phones, in order. MD5 alone by default: phones on "
+        "older SIP libraries (libre 1.1, many desk phones) give up when a 401 also names "
+        "SHA-256",
+        min_length=1,
+    )
+
+
 class Config(Model):
     """The whole configuration file."""
 
@@ -694,6 +709,7 @@ class Config(Model):
     callback_slots: CallbackSlots = Field(default_factory=CallbackSlots)
     trunks: list[Trunk] = Field(default_factory=list)
     media: Media = Field(default_factory=Media)
+    sip: Sip = Field(default_factory=Sip)
     simulation: Simulation = Field(default_factory=Simulation)
 
     def agent(self, agent_id: str) -> Agent | None:

@@ -97,9 +97,10 @@ class SipApp:
         self.txl = TransactionLayer()
         self.registrar = Registrar({a.id for a in config.agents})
         # Nonces are HMACs keyed by a fresh secret: a restart invalidates old nonces, and
-        # phones simply answer the next challenge. MD5 is offered first: many phones (and
-        # SIPp) answer the first challenge only and know no other; SHA-256 is verified too.
-        self.auth = DigestServer(host, secrets.token_bytes(32), algorithms=("MD5", "SHA-256"))
+        # phones simply answer the next challenge. The algorithms come from the config:
+        # MD5 alone by default, because older SIP libraries abort on a SHA-256 challenge.
+        self.auth = DigestServer(host, secrets.token_bytes(32),
+                                 algorithms=tuple(config.sip.digest_algorithms))
         self.passwords = {a.id: a.password for a in config.agents if a.password}
         self.core = Switchboard(config, random.Random(rng.random()))
         self.driver = CoreDriver(self.core, loop)
