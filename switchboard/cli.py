@@ -43,8 +43,8 @@ def run(
         typer.echo(f"  agent {agent.id}: register sip:{agent.id}@{host}:{sip_port}{secret}")
     for number in cfg.numbers:
         typer.echo(f"  number {number.number}: call sip:{number.number}@{host}:{sip_port}")
-    del data, http_port  # storage and the HTTP API come with their own issues
-    asyncio.run(serve(cfg, host, sip_port))
+    del http_port  # the HTTP API comes with its own issue
+    asyncio.run(serve(cfg, host, sip_port, config_dir=path.parent, data_dir=data))
 
 
 @app.command()

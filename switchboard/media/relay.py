@@ -15,6 +15,7 @@ import ipaddress
 import logging
 import random
 import socket
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -33,6 +34,7 @@ from .rtp import (
 
 __all__ = [
     "Address",
+    "AudioTap",
     "LegStats",
     "MediaLeg",
     "PortAllocator",
@@ -49,6 +51,11 @@ T = TypeVar("T")
 _PCMU, _PCMA = 0, 8
 _DYNAMIC = 96  # payload types from here on are named in SDP, not fixed (RFC 3551)
 _CLOCK_RATE = 8000  # G.711 and telephone-event
+_RTP_FIXED = struct.Struct("!BBHII")
+
+#: Listens to a leg's audio: ``tap(payload, payload_type, now)`` (recording). Taps see audio
+#: only, never telephone-event, and must be quick: they run on the packet path.
+AudioTap = Callable[[bytes, int, float], None]
 
 
 class PortsExhausted(OSError):
@@ -177,6 +184,8 @@ class LegStats:
     no_remote: int = 0  # packets for this leg before its address was known, dropped
     codec_mismatch: int = 0  # packets for this leg in a codec it did not negotiate, dropped
     send_errors: int = 0  # sends that failed or would have blocked (dropped), ICMP errors
+    played: int = 0  # packets of our own audio (prompts, music) sent to it; in packets_out
+    masked: int = 0  # bridged packets for it dropped because a prompt was playing to it
 
 
 @dataclass(slots=True)
@@ -196,6 +205,9 @@ class MediaLeg:
     stats: LegStats = field(default_factory=LegStats)
     detected: list[DtmfDetected] = field(default_factory=list)
     detector: DtmfDetector | None = None
+    playing: bool = False  # our own audio goes to it: bridged packets for it are dropped
+    taps_in: list[AudioTap] = field(default_factory=list)  # audio its endpoint sent us
+    taps_out: list[AudioTap] = field(default_factory=list)  # audio we sent its endpoint
     _candidate: Address | None = None
     _candidate_seq: int = 0
     _candidate_count: int = 0
@@ -268,6 +280,9 @@ class MediaLeg:
         self, data: bytes, header: RtpHeader, source: MediaLeg, now: float
     ) -> bytes | bytearray | None:
         """What to send this leg for a packet relayed from ``source``; None to drop it."""
+        if self.playing:
+            self.stats.masked += 1  # a prompt replaces the bridged audio (whisper)
+            return None
         if self.remote is None:
             self.stats.no_remote += 1
             return None
@@ -316,6 +331,51 @@ class MediaLeg:
         self.stats.packets_out += 1
         self.stats.bytes_out += len(out)
         return out
+
+    def start_local(self) -> None:
+        """Our own audio starts: bridged audio to this leg stops until ``end_local``."""
+        self.playing = True
+        if self.rewriter is not None:
+            self.rewriter.new_source()
+
+    def end_local(self) -> None:
+        """Our own audio ended: bridged audio flows again, continuing the outgoing stream."""
+        self.playing = False
+        if self.rewriter is not None:
+            self.rewriter.new_source()
+
+    def local_packet(
+        self,
+        payload: bytes,
+        *,
+        source: int,
+        sequence: int,
+        timestamp: int,
+        marker: bool,
+        now: float,
+    ) -> bytes | None:
+        """An RTP packet of our own audio (already in this leg's codec) for this leg.
+
+        ``source``, ``sequence`` and ``timestamp`` number the local stream; through the
+        rewriter they continue the leg's one outgoing stream, without it they go out as they
+        are (``source`` as the SSRC). None when the leg has no address yet.
+        """
+        if self.remote is None:
+            self.stats.no_remote += 1
+            return None
+        rewriter = self.rewriter
+        if rewriter is not None:
+            sequence, timestamp, changed = rewriter.rewrite(source, sequence, timestamp, now)
+            marker = marker or changed
+            source = rewriter.ssrc
+        pt = _PCMU if self.audio_pt is None else self.audio_pt
+        packet = _RTP_FIXED.pack(0x80, (0x80 if marker else 0) | pt, sequence, timestamp, source)
+        packet += payload
+        stats = self.stats
+        stats.packets_out += 1
+        stats.bytes_out += len(packet)
+        stats.played += 1
+        return packet
 
     def _learn(self, addr: Address, sequence: int) -> None:
         if addr == self._candidate and (sequence - self._candidate_seq) & 0xFFFF == 1:
@@ -505,6 +565,39 @@ class RtpRelay:
         if peer is not None:
             leg.peer = peer.peer = None
 
+    def set_playing(self, leg_id: str, playing: bool) -> None:
+        """Our own audio to a leg starts (bridged audio to it is held back) or ends."""
+        leg = self._endpoints[leg_id].leg
+        if playing:
+            leg.start_local()
+        else:
+            leg.end_local()
+
+    def send_audio(
+        self,
+        leg_id: str,
+        payload: bytes,
+        *,
+        source: int,
+        sequence: int,
+        timestamp: int,
+        marker: bool,
+        now: float,
+    ) -> None:
+        """Send a frame of our own audio to a leg (see ``MediaLeg.local_packet``)."""
+        endpoint = self._endpoints[leg_id]
+        leg = endpoint.leg
+        packet = leg.local_packet(
+            payload, source=source, sequence=sequence, timestamp=timestamp, marker=marker, now=now
+        )
+        if packet is None:
+            return
+        assert leg.remote is not None
+        endpoint.rtp.sendto(packet, leg.remote)
+        if leg.taps_out:
+            pt = _PCMU if leg.audio_pt is None else leg.audio_pt
+            _feed_taps(leg, leg.taps_out, payload, pt, now)
+
     async def close_leg(self, leg_id: str) -> None:
         """Unbridge, report a key still open, close the sockets and free the port.
 
@@ -552,6 +645,9 @@ class RtpRelay:
                 return
             if leg.detected:
                 self._report(leg)
+            if leg.taps_in and header.payload_type == leg.audio_pt:
+                payload = data[header.payload_start : header.payload_end]
+                _feed_taps(leg, leg.taps_in, payload, header.payload_type, now)
             peer = leg.peer
             if peer is None:
                 leg.stats.unbridged += 1
@@ -560,6 +656,10 @@ class RtpRelay:
             if out is not None:
                 assert peer.remote is not None
                 endpoints[peer.leg_id].rtp.sendto(out, peer.remote)
+                if peer.taps_out and header.payload_type == leg.audio_pt:
+                    out_pt = header.payload_type if peer.audio_pt is None else peer.audio_pt
+                    payload = bytes(out[header.payload_start : header.payload_end])
+                    _feed_taps(peer, peer.taps_out, payload, out_pt, now)
 
         return received
 
@@ -577,3 +677,11 @@ class RtpRelay:
                 self._on_dtmf(leg.leg_id, key)
             except Exception:
                 log.exception("DTMF callback failed for media leg %s", leg.leg_id)
+
+
+def _feed_taps(leg: MediaLeg, taps: list[AudioTap], payload: bytes, pt: int, now: float) -> None:
+    for tap in tuple(taps):
+        try:
+            tap(payload, pt, now)
+        except Exception:
+            log.exception("audio tap failed on media leg %s", leg.leg_id)

@@ -8,11 +8,12 @@ import logging
 import random
 import signal
 import socket
+from pathlib import Path
 from typing import Any
 
 from switchboard.config.model import Config
-from switchboard.core.events import DigitsReceived
-from switchboard.media.engine import DtmfReceived, InProcessMedia
+from switchboard.media.engine import InProcessMedia, MediaEvent
+from switchboard.media.prompts import PromptLibrary
 from switchboard.media.relay import RelayConfig
 from switchboard.runtime.sip_app import SipApp
 from switchboard.sip.headers import SipParseError
@@ -94,18 +95,19 @@ class _SipTcp:
 
 
 async def serve(config: Config, host: str, sip_port: int, seed: int | None = None,
-                ready: asyncio.Event | None = None) -> None:
+                ready: asyncio.Event | None = None, config_dir: Path | None = None,
+                data_dir: Path | None = None) -> None:
     """Run until SIGINT/SIGTERM (or cancelled): SIP on UDP and TCP ``host:sip_port``."""
     loop = asyncio.get_running_loop()
     rng = random.Random(seed)
     apps: list[SipApp] = []
 
-    def dtmf(event: DtmfReceived) -> None:  # keys pressed, into the core (IVR, exit key)
+    def media_event(event: MediaEvent) -> None:  # keys, ends of prompts, recordings
         for app in apps:
-            app.driver.feed(DigitsReceived(event.leg_id, event.digit))
+            app.media_event(event)
 
     lo, hi = config.media.rtp_ports
-    media = InProcessMedia(RelayConfig(bind_ip=host, port_range=(lo, hi)), rng, dtmf)
+    media = InProcessMedia(RelayConfig(bind_ip=host, port_range=(lo, hi)), rng, media_event)
     udp, udp_protocol = await loop.create_datagram_endpoint(_SipUdp, local_addr=(host, sip_port))
     tcp = _SipTcp()
     tcp_server = await asyncio.start_server(tcp.accepted, host, sip_port)
@@ -117,7 +119,10 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
         elif udp_protocol.transport is not None:
             udp_protocol.transport.sendto(data, out.dest)
 
-    app = SipApp(config, media, host, sip_port, rng, loop, send)
+    prompts = PromptLibrary.from_config(config, config_dir)
+    for problem in prompts.problems():
+        log.warning("prompt: %s", problem)
+    app = SipApp(config, media, host, sip_port, rng, loop, send, prompts, data_dir)
     udp_protocol.app = tcp.app = app
     apps.append(app)
     stop = asyncio.Event()

@@ -6,8 +6,10 @@ failures and BYEs come back as events; ``Bridge`` joins the two legs' RTP in the
 engine. Every action the core asks for runs in order on one worker task, because media
 calls are asynchronous and the order of commands matters (answer before bridge).
 
-Prompts have no audio until the media issue: a ``Play`` or ``Whisper`` ends after
-``PROMPT_SECONDS`` per item so that routing goes on exactly as it will with sound.
+Prompts are the prompt library's WAV files (or the user's), played by the media engine;
+the end of a play comes back from the engine as ``PlayFinished``. When a prompt cannot be
+played (a missing file), the play ends after ``PROMPT_SECONDS`` per item instead, so routing
+never stalls.
 """
 
 from __future__ import annotations
@@ -20,13 +22,21 @@ import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from switchboard.config.model import Config, Trunk
 from switchboard.core import commands as c
 from switchboard.core import events as e
 from switchboard.core.switchboard import Switchboard
 from switchboard.integrations import Integrations
-from switchboard.media.engine import MediaEngine
+from switchboard.media.engine import (
+    DtmfReceived,
+    MediaEngine,
+    MediaEvent,
+    PlayFinished,
+    RecordingFinished,
+)
+from switchboard.media.prompts import PromptLibrary
 from switchboard.runtime.driver import CoreDriver
 from switchboard.sip.auth import DigestServer, Verdict, authorize, challenges_in
 from switchboard.sip.headers import Address, SipError, Uri, Via
@@ -74,11 +84,12 @@ class Dialog:
     local_cseq: int = 1
     offer: SessionDescription | None = None
     local_sdp: SessionDescription | None = None
-    state: str = "early"  # early, confirmed, cancelled, ended
+    state: str = "early"  # early, confirmed, cancelled, bye_after_ack, ended
     agent_id: str | None = None
     plays: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
     trunk: Trunk | None = None  # outbound legs through a trunk: its credentials
     auth_tried: bool = False
+    ack: Request | None = None  # outbound: our ACK of the 2xx, sent again for its resends
 
 
 class SipApp:
@@ -86,9 +97,12 @@ class SipApp:
 
     def __init__(self, config: Config, media: MediaEngine, host: str, port: int,
                  rng: random.Random, loop: asyncio.AbstractEventLoop,
-                 send: Callable[[Send], None] | None = None) -> None:
+                 send: Callable[[Send], None] | None = None,
+                 prompts: PromptLibrary | None = None, data_dir: Path | None = None) -> None:
         self.config = config
         self.media = media
+        self.prompts = prompts or PromptLibrary.from_config(config)
+        self.data_dir = data_dir or Path("data")
         self.host = host
         self.port = port
         self.loop = loop
@@ -119,7 +133,7 @@ class SipApp:
                 loop.call_soon(self._register_trunk, trunk, None)
         self.worker = loop.create_task(self._work())
         for kind in (c.Answer, c.Reject, c.Ring, c.CancelRing, c.Bridge, c.Hangup, c.Play,
-                     c.Whisper, c.StopPlay):
+                     c.Whisper, c.StopPlay, c.Record):
             self.driver.on(kind, self.actions.put_nowait)
         # Webhook routing, CRM owner and tasks, notifications: HTTP, answers fed back.
         self.integrations = Integrations(config, self.driver.feed)
@@ -184,7 +198,11 @@ class SipApp:
         method = req.method
         if method == "ACK":
             dialog = self.dialogs.get(req.call_id)
-            if dialog is not None and dialog.state == "early":
+            if dialog is not None and dialog.state == "bye_after_ack":
+                self._send_bye(dialog)  # hung up while our 2xx waited for this ACK
+                dialog.state = "ended"
+                self._forget(dialog)
+            elif dialog is not None and dialog.state == "early":
                 dialog.state = "confirmed"
             return
         assert ev.key is not None
@@ -463,8 +481,12 @@ class SipApp:
                             to=dialog.remote, call_id=dialog.call_id, cseq=cseq)
 
     def _send_ack(self, dialog: Dialog) -> None:
-        ack = self._in_dialog(dialog, "ACK", cseq=dialog.invite.cseq.seq)
-        self.txl.send_stateless(ack, dialog.peer, dialog.transport)
+        # A resent 2xx gets the same ACK again, not a new request with a new branch (RFC 3261
+        # §13.2.2.4): phones match it as a retransmission. A 2xx of another fork (another
+        # To tag) needs its own ACK.
+        if dialog.ack is None or dialog.ack.to.tag != dialog.remote.tag:
+            dialog.ack = self._in_dialog(dialog, "ACK", cseq=dialog.invite.cseq.seq)
+        self.txl.send_stateless(dialog.ack, dialog.peer, dialog.transport)
 
     def _send_bye(self, dialog: Dialog) -> None:
         self.txl.send_request(self._in_dialog(dialog, "BYE"), dialog.peer, dialog.transport,
@@ -510,13 +532,16 @@ class SipApp:
         elif isinstance(cmd, c.Hangup):
             self._hangup(cmd.channel_id)
         elif isinstance(cmd, c.Play | c.Whisper):
-            self._pretend_to_play(cmd)
+            await self._play(cmd)
         elif isinstance(cmd, c.StopPlay):
             dialog = self.channels.get(cmd.channel_id)
             if dialog is not None:
                 for handle in dialog.plays.values():
                     handle.cancel()
                 dialog.plays.clear()
+                await self.media.stop(cmd.channel_id)
+        elif isinstance(cmd, c.Record):
+            await self._record(cmd)
         elif isinstance(cmd, _Answered):
             await self._leg_answered(cmd.dialog, cmd.response)
 
@@ -623,6 +648,12 @@ class SipApp:
         dialog = self.channels.get(channel)
         if dialog is None:
             return
+        if dialog.inbound and dialog.local_sdp is not None and dialog.state in (
+                "early", "bye_after_ack"):
+            # Answered but not ACKed yet: no BYE before the ACK of our 2xx (RFC 3261 §15);
+            # the ACK, or AckTimedOut, sends it.
+            dialog.state = "bye_after_ack"
+            return
         if dialog.state == "confirmed" or (dialog.inbound and dialog.local_sdp is not None):
             self._send_bye(dialog)
             dialog.state = "ended"
@@ -631,6 +662,42 @@ class SipApp:
             self._reject(c.Reject(channel, 480, "Temporarily Unavailable"))
         elif not dialog.inbound and dialog.state == "early":
             self._cancel(channel)
+
+    async def _play(self, cmd: c.Play | c.Whisper) -> None:
+        channel = cmd.channel_id if isinstance(cmd, c.Play) else cmd.leg_id
+        dialog = self.channels.get(channel)
+        if dialog is None:
+            return
+        loop_it = isinstance(cmd, c.Play) and cmd.loop
+        try:
+            files = self.prompts.compose(cmd.prompts, self._language(dialog))
+            await self.media.play(channel, files, loop=loop_it, play_id=cmd.play_id)
+        except (OSError, KeyError, ValueError) as err:  # a missing or unreadable prompt
+            log.warning("cannot play %s on %s: %s", cmd.prompts, channel, err)
+            self._pretend_to_play(cmd)
+
+    def _language(self, dialog: Dialog) -> str:
+        number = self.config.number(dialog.invite.uri.user or "") if dialog.inbound else None
+        return (number.language if number is not None else None) or self.config.language
+
+    async def _record(self, cmd: c.Record) -> None:
+        folder = self.data_dir / ("voicemail" if cmd.kind == "voicemail" else "recordings")
+        if cmd.box:
+            folder = folder / cmd.box
+        folder.mkdir(parents=True, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        path = folder / f"{stamp}-{cmd.channel_id.replace('/', '_').replace('@', '_')}.wav"
+        await self.media.record(cmd.channel_id, path, kind=cmd.kind, max_seconds=cmd.max_length)
+
+    def media_event(self, event: MediaEvent) -> None:
+        """What the media engine reports, into the core."""
+        if isinstance(event, DtmfReceived):
+            self.driver.feed(e.DigitsReceived(event.leg_id, event.digit))
+        elif isinstance(event, PlayFinished):
+            self.driver.feed(e.PromptFinished(event.leg_id, event.play_id))
+        elif isinstance(event, RecordingFinished):
+            self.driver.feed(e.RecordingSaved(event.leg_id, event.kind, event.path.as_uri(),
+                                              event.duration))
 
     def _pretend_to_play(self, cmd: c.Play | c.Whisper) -> None:
         channel = cmd.channel_id if isinstance(cmd, c.Play) else cmd.leg_id

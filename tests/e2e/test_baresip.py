@@ -27,8 +27,8 @@ def test_baresip_registers_as_agent_201_and_answers_a_queued_caller(tmp_path: Pa
             "-m",
             "1",
             "-d",
-            "1000",
-            timeout=20,
+            "9000",  # the demo's greeting and whisper come first (about 6 s)
+            timeout=30,
         )
         assert caller.returncode == 0, f"caller: {caller.stdout[-2000:]}\n{caller.stderr}"
 

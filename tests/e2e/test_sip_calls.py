@@ -9,6 +9,10 @@ from pathlib import Path
 
 from .sipp import SCENARIOS, free_udp_port, register, sipp, start_sipp, switchboard
 
+# The demo plays its greeting (2.3 s) and whispers to the agent (3.4 s) before the bridge:
+# callers stay this long after their ACK so that the agent is reached before they hang up.
+TALK_MS = 9000
+
 
 def test_a_caller_is_queued_and_bridged_to_the_registered_agent_who_answers() -> None:
     with switchboard() as (port, _proc):
@@ -17,7 +21,7 @@ def test_a_caller_is_queued_and_bridged_to_the_registered_agent_who_answers() ->
                            timeout=40)
         register("201", port, agent_port)
         caller = sipp(f"127.0.0.1:{port}", "-sn", "uac", "-s", "100", "-i", "127.0.0.1",
-                      "-p", str(free_udp_port()), "-m", "1", "-d", "1000", timeout=40)
+                      "-p", str(free_udp_port()), "-m", "1", "-d", str(TALK_MS), timeout=40)
         assert caller.returncode == 0, f"caller: {caller.stdout[-2000:]}\n{caller.stderr}"
         out, err = agent.communicate(timeout=40)
         assert agent.returncode == 0, f"agent: {out[-2000:]}\n{err}"
@@ -50,7 +54,7 @@ def test_a_caller_over_tcp_reaches_an_agent_over_udp() -> None:
                            timeout=40)
         register("202", port, agent_port)
         caller = sipp(f"127.0.0.1:{port}", "-sn", "uac", "-s", "100", "-t", "t1",
-                      "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", "1", "-d", "500",
+                      "-i", "127.0.0.1", "-p", str(free_udp_port()), "-m", "1", "-d", str(TALK_MS),
                       timeout=40)
         assert caller.returncode == 0, f"caller: {caller.stdout[-2000:]}\n{caller.stderr}"
         out, err = agent.communicate(timeout=40)
@@ -64,8 +68,9 @@ def test_shutdown_refuses_new_calls_and_lets_the_call_in_progress_finish() -> No
                            timeout=40)
         register("201", port, agent_port)
         caller = start_sipp(f"127.0.0.1:{port}", "-sn", "uac", "-s", "100", "-i", "127.0.0.1",
-                            "-p", str(free_udp_port()), "-m", "1", "-d", "4000", timeout=40)
-        time.sleep(2.0)  # the call is up and talking
+                            "-p", str(free_udp_port()), "-m", "1", "-d", str(TALK_MS + 4000),
+                            timeout=40)
+        time.sleep(TALK_MS / 1000)  # the call is bridged and talking
         proc.send_signal(signal.SIGTERM)
         time.sleep(0.5)
         refused(port, "100", 503, Path(tempfile.mkdtemp()))

@@ -25,16 +25,18 @@ def test_in_process_media_is_a_media_engine() -> None:
     assert isinstance(engine, MediaEngine)
 
 
-def test_what_issue_4_adds_is_not_implemented_yet() -> None:
+def test_media_calls_for_an_unknown_leg_raise_key_error() -> None:
     async def scenario() -> None:
         engine = make_engine([])
         await engine.allocate("a")
-        with pytest.raises(NotImplementedError):
-            await engine.play("a", [Path("greeting.wav")])
-        with pytest.raises(NotImplementedError):
-            await engine.stop("a")
-        with pytest.raises(NotImplementedError):
-            await engine.record("a", Path("a.wav"), max_seconds=60)
+        with pytest.raises(KeyError):
+            await engine.play("b", [Path("greeting.wav")])
+        with pytest.raises(KeyError):
+            await engine.stop("b")
+        with pytest.raises(KeyError):
+            await engine.record("b", Path("b.wav"), max_seconds=60)
+        with pytest.raises(KeyError):
+            await engine.stop_recording("b")
         await engine.close()
 
     run(scenario())
