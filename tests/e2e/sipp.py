@@ -110,8 +110,8 @@ def register(agent: str, server_port: int, contact_port: int, password: str | No
 
 # --------------------------------------------------------------------------- added for issue 3
 # Agents, callers and the trunk's far end as SIPp processes whose <log> actions (scenarios
-# agent_answers.xml, agent_rings.xml, caller.xml) record what happened and when; configs
-# written for one test; a plain UDP socket for messages SIPp cannot send.
+# agent_*.xml, caller*.xml) record what happened and when (``events``); configs written for
+# one test; the server's own shutdown as a check that no dialog was left open.
 
 # A config with no agents, numbers or queues of its own: tests fill in the rest. Calls from
 # 127.0.0.1 come "from the trunk"; outbound legs to numbers go to ``trunk_port``.
@@ -145,12 +145,14 @@ def start_agent(scenario: str, port: int, log: Path, *args: str,
 
 
 def start_caller(server_port: int, number: str, caller: str, log: Path, hold_ms: int,
-                 *args: str, timeout: float = 30) -> subprocess.Popen[str]:
+                 *args: str, timeout: float = 30, scenario: str = "caller.xml",
+                 ) -> subprocess.Popen[str]:
     """A SIPp caller (``caller.xml``): From ``caller``, to ``number``, BYE ``hold_ms`` after
-    the 200. One call unless ``args`` say otherwise (``-m``, ``-r``, ``-l``, ``-lost``)."""
+    the 200 (``caller_waits.xml``: until the server's BYE). One call unless ``args`` say
+    otherwise (``-m``, ``-r``, ``-l``, ``-lost``)."""
     if "-m" not in args:
         args = ("-m", "1", *args)
-    return start_sipp(f"127.0.0.1:{server_port}", "-sf", str(SCENARIOS / "caller.xml"),
+    return start_sipp(f"127.0.0.1:{server_port}", "-sf", str(SCENARIOS / scenario),
                       "-s", number, "-key", "caller", caller, "-d", str(hold_ms),
                       "-i", "127.0.0.1", "-p", str(free_udp_port()),
                       "-trace_logs", "-log_file", str(log), *args, timeout=timeout)
