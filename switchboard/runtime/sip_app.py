@@ -88,6 +88,7 @@ class Dialog:
     agent_id: str | None = None
     plays: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
     trunk: Trunk | None = None  # outbound legs through a trunk: its credentials
+    ringing: bool = False  # inbound: 180 sent
     auth_tried: bool = False
     ack: Request | None = None  # outbound: our ACK of the 2xx, sent again for its resends
 
@@ -463,6 +464,8 @@ class SipApp:
             dialog.state = "ended"
             self._forget(dialog)
             self.driver.feed(e.LegFailed(dialog.channel, "no_answer"))
+        elif dialog is not None and dialog.state == "cancelled":
+            self._forget(dialog)  # the core already let the leg go: nothing to report
 
     def _on_ack_timeout(self, ev: AckTimedOut) -> None:
         dialog = self.dialogs.get(ev.request.call_id)
@@ -522,6 +525,7 @@ class SipApp:
         elif isinstance(cmd, c.Reject):
             self._reject(cmd)
         elif isinstance(cmd, c.Ring):
+            self._ringback(cmd.call_id)
             for leg in cmd.legs:
                 await self._ring(leg, cmd.caller_id)
         elif isinstance(cmd, c.CancelRing):
@@ -636,6 +640,17 @@ class SipApp:
             log.info("leg %s answered without usable SDP", dialog.channel)
         self.driver.feed(e.LegAnswered(dialog.channel))
 
+    def _ringback(self, call_id: str | None) -> None:
+        """180 Ringing to a caller not answered yet while we ring for them (ring steps)."""
+        dialog = self.channels.get(call_id or "")
+        if (dialog is None or not dialog.inbound or dialog.state != "early"
+                or dialog.local_sdp is not None or dialog.ringing or dialog.server_key is None):
+            return
+        dialog.ringing = True
+        ringing = make_response(dialog.invite, 180, to_tag=dialog.local.tag,
+                                headers=[("Contact", self._contact())])
+        self.txl.send_response(dialog.server_key, ringing, self.loop.time())
+
     def _cancel(self, leg_id: str) -> None:
         dialog = self.channels.get(leg_id)
         if dialog is None or dialog.inbound or dialog.state != "early":
@@ -643,6 +658,12 @@ class SipApp:
         dialog.state = "cancelled"
         self.txl.send_request(make_cancel(dialog.invite), dialog.peer, dialog.transport,
                               self.loop.time())
+        # No final answer to a cancelled INVITE within 64*T1: consider it gone (§9.1).
+        self.loop.call_later(64 * self.txl.timers.t1, self._give_up_cancelled, dialog)
+
+    def _give_up_cancelled(self, dialog: Dialog) -> None:
+        if dialog.state == "cancelled" and self.dialogs.get(dialog.call_id) is dialog:
+            self._forget(dialog)
 
     def _hangup(self, channel: str) -> None:
         dialog = self.channels.get(channel)

@@ -302,7 +302,10 @@ class TransactionLayer:
         if txn.invite:
             if state in ("calling", "proceeding"):
                 if status < 200:
+                    # Timer A stops, and so does timer B: it only guards Calling (§17.1.1.2);
+                    # a ringing phone is ended by the user's CANCEL, not by the transaction.
                     txn.retransmit_at = None
+                    txn.timeout_at = None
                     txn.state = "proceeding"
                     self._schedule(txn)
                 elif status < 300:

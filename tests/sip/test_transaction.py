@@ -276,3 +276,16 @@ def test_many_transactions_all_end_with_nothing_left_behind() -> None:
     layer.events()
     assert layer.live() == 0 and layer.next_deadline() is None
     assert all(isinstance(s, Send) for s in layer.sends())
+
+
+def test_timer_b_does_not_end_an_invite_that_is_ringing() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    key = layer.send_request(invite, PEER, "UDP", 0.0)
+    layer.receive(reply(invite, 180), PEER, "UDP", 0.1)
+    layer.events()
+    assert times(layer, 120) == [] and layer.events() == []
+    assert layer.live() == 1, "still ringing after 64*T1: only a CANCEL or an answer ends it"
+    ok = reply(invite, 200)
+    layer.receive(ok, PEER, "UDP", 120.0)
+    assert layer.events() == [ResponseReceived(key, ok)]
