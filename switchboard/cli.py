@@ -26,6 +26,7 @@ def run(
 ) -> None:
     """Answer real SIP calls: trunks call in, agents register softphones, the core routes."""
     import asyncio
+    import logging
 
     from switchboard.config.loader import ConfigError, demo_config_path, load_config
     from switchboard.runtime.server import serve
@@ -44,6 +45,13 @@ def run(
     for number in cfg.numbers:
         typer.echo(f"  number {number.number}: call sip:{number.number}@{host}:{sip_port}")
     del http_port  # the HTTP API comes with its own issue
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
+    try:  # DESIGN.md: uvloop when installed
+        import uvloop
+
+        asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
+    except ImportError:
+        pass
     asyncio.run(serve(cfg, host, sip_port, config_dir=path.parent, data_dir=data))
 
 

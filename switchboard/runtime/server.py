@@ -146,6 +146,10 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
         while app.active_calls() and loop.time() < deadline and not force.is_set():
             await asyncio.sleep(0.2)
     finally:
+        # What was left open, for people and for the leak checks of the load tests.
+        print(f"switchboard: stopped; open dialogs {app.active_calls()}, "
+              f"unfinished transactions {app.txl.unfinished()}, "
+              f"calls in the core {len(app.core.calls)}", flush=True)
         await app.close()
         tcp_server.close()
         for writer in list(tcp.writers.values()):

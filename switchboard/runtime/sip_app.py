@@ -136,6 +136,7 @@ class SipApp:
         for kind in (c.Answer, c.Reject, c.Ring, c.CancelRing, c.Bridge, c.Hangup, c.Play,
                      c.Whisper, c.StopPlay, c.Record):
             self.driver.on(kind, self.actions.put_nowait)
+        self.driver.observers.append(self._log_record)
         # Webhook routing, CRM owner and tasks, notifications: HTTP, answers fed back.
         self.integrations = Integrations(config, self.driver.feed)
         self.integrations.attach(self.driver)
@@ -739,6 +740,16 @@ class SipApp:
         if dialog.plays.pop(play_id, None) is not None:
             self.driver.feed(e.PromptFinished(channel, play_id))
             self._pump()
+
+    def _log_record(self, command: c.Command) -> None:
+        """The core's records that an operator wants in the log (the store comes later)."""
+        if isinstance(command, c.ChannelsExhausted):
+            log.warning("channels exhausted: all %d channels of %s busy, call from %s refused "
+                        "or overflowed", command.limit, command.dialed, command.caller)
+        elif isinstance(command, c.CallFinished):
+            log.info("call %s from %s to %s: %s (%s), agent %s, waited %.1f s, talked %.1f s",
+                     command.call_id, command.caller, command.dialed, command.outcome,
+                     command.reason, command.agent_id or "-", command.wait, command.talk)
 
     def active_calls(self) -> int:
         """Dialogs in progress (inbound callers and outbound legs)."""

@@ -175,8 +175,21 @@ class TransactionLayer:
         return out
 
     def live(self) -> int:
-        """Transactions not yet terminated (a leak check after a load test reads this)."""
+        """Transactions not yet terminated, including those only absorbing retransmissions."""
         return len(self.clients) + len(self.servers)
+
+    def unfinished(self) -> int:
+        """Transactions still waiting for the network (an answer, an ACK): a hung call's
+        sign. Completed ones that only wait out their absorb timers (D, I, J, K, M) are not
+        counted."""
+        waiting = sum(t.state in ("calling", "trying", "proceeding")
+                      for t in self.clients.values())
+        waiting += sum(
+            t.state in ("trying", "proceeding")
+            or (t.state == "completed" and t.invite)  # our error answer awaits its ACK
+            or (t.state == "accepted" and self._accepted.get(t.dialog_key or ("", 0)) == t.key)
+            for t in self.servers.values())
+        return waiting
 
     # ------------------------------------------------------------------ timers
 

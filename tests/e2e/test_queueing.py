@@ -150,4 +150,6 @@ queues:
             finished(later, "a caller after the others hung up")
         finally:
             stop(waiting, *([later] if later else []))
-        drains_at_once(proc)
+        output = drains_at_once(proc)
+    # Counted (Q9, P4): the exhaustion is recorded, here in the server's log.
+    assert output.count("channels exhausted: all 3 channels of 100 busy") == 1, output[-3000:]

@@ -289,3 +289,14 @@ def test_timer_b_does_not_end_an_invite_that_is_ringing() -> None:
     ok = reply(invite, 200)
     layer.receive(ok, PEER, "UDP", 120.0)
     assert layer.events() == [ResponseReceived(key, ok)]
+
+
+def test_unfinished_counts_only_transactions_still_waiting_for_the_network() -> None:
+    layer = TransactionLayer()
+    layer.receive(request(), PEER, "UDP", 0.0)
+    (event,) = layer.events()
+    assert event.key is not None and layer.unfinished() == 1
+    layer.send_response(event.key, reply(event.request, 200), 0.0)
+    assert layer.unfinished() == 1, "the 2xx waits for its ACK"
+    layer.receive(request("ACK", branch="z9hG4bK-ack", to_tag="srv"), PEER, "UDP", 1.0)
+    assert layer.unfinished() == 0 and layer.live() == 1, "absorbing only, until timer L"
