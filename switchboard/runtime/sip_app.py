@@ -507,6 +507,16 @@ class SipApp:
 
     async def _release(self, channel: str) -> None:
         self.channels.pop(channel, None)
+        stats = getattr(self.media, "stats", None)  # the in-process driver counts packets
+        if stats is not None:
+            try:
+                counted = stats(channel)
+                log.info("media %s: %d packets in (%d relayed), %d out (%d relayed), %d late",
+                         channel, counted.packets_in, counted.packets_in - counted.unbridged,
+                         counted.packets_out, counted.packets_out - counted.played,
+                         counted.late)
+            except KeyError:
+                pass  # no media was allocated for this channel
         await self.media.release(channel)
 
     # ------------------------------------------------------------------ core commands

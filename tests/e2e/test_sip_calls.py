@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import signal
 import tempfile
 import time
@@ -78,3 +79,29 @@ def test_shutdown_refuses_new_calls_and_lets_the_call_in_progress_finish() -> No
         assert caller.returncode == 0, f"the call in progress ended well: {out[-1500:]}\n{err}"
         assert agent.wait(40) == 0
         assert proc.wait(15) == 0, "the server stopped by itself once the call ended"
+
+
+def test_a_bridged_call_carries_audio_both_ways_through_the_relay() -> None:
+    with switchboard() as (port, proc):
+        agent_port = free_udp_port()
+        agent = start_sipp("-sn", "uas", "-i", "127.0.0.1", "-p", str(agent_port), "-m", "1",
+                           "-mp", str(free_udp_port()), "-rtp_echo", timeout=40)
+        register("201", port, agent_port)
+        caller = sipp(f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "caller_talks.xml"),
+                      "-s", "100", "-i", "127.0.0.1", "-p", str(free_udp_port()),
+                      "-mp", str(free_udp_port()), "-m", "1", timeout=40)
+        assert caller.returncode == 0, f"caller: {caller.stdout[-2000:]}\n{caller.stderr}"
+        assert agent.wait(40) == 0
+        proc.terminate()
+        output = proc.communicate(timeout=20)[0]
+    # Only relayed packets count: not the prompts we play, not what arrives unbridged.
+    legs = re.findall(r"media (\S+): \d+ packets in \((\d+) relayed\), \d+ out "
+                      r"\((\d+) relayed\)", output)
+    caller_leg = [(int(i), int(o)) for name, i, o in legs if "-L" not in name]
+    agent_leg = [(int(i), int(o)) for name, i, o in legs if "-L" in name]
+    assert caller_leg and agent_leg, output[-3000:]
+    # The caller's recording reached the agent, and the agent's echo came back: each
+    # direction carried at least a second of 20 ms packets (50), transcoded PCMA <-> PCMU.
+    (c_in, c_out), (a_in, a_out) = caller_leg[0], max(agent_leg)
+    assert c_in >= 50 and a_out >= 50, (caller_leg, agent_leg)
+    assert a_in >= 50 and c_out >= 50, (caller_leg, agent_leg)
