@@ -667,9 +667,49 @@ class Simulation(Model):
 
 
 class Media(Model):
-    driver: Literal["inprocess", "rtpengine"] = "inprocess"
-    rtp_ports: tuple[int, int] = (20000, 30000)
-    rtpengine: str | None = Field(default=None, description="host:port of rtpengine NG")
+    """Which media driver carries the RTP (docs/media.md)."""
+
+    driver: Literal["inprocess", "rtpengine"] = Field(
+        default="inprocess",
+        description="inprocess: RTP in switchboard itself; rtpengine: Sipwise rtpengine "
+        "(Debian rtpengine-daemon) carries it, driven over its NG protocol",
+    )
+    rtp_ports: tuple[int, int] = Field(
+        default=(20000, 30000), description="RTP port range (also rtpengine's when started)"
+    )
+    rtpengine: str | None = Field(
+        default=None,
+        description="host:port of a running rtpengine's NG socket (--listen-ng); none: "
+        "switchboard starts its own rtpengine and stops it on exit",
+    )
+    rtpengine_dtmf: str = Field(
+        default="127.0.0.1:0",
+        description="host:port where switchboard listens for rtpengine's DTMF log; a running "
+        "rtpengine's --dtmf-log-dest must name it (port 0: any, for an rtpengine started by "
+        "switchboard)",
+    )
+    rtpengine_recording_dir: str | None = Field(
+        default=None,
+        description="A running rtpengine's --recording-dir (pcap method), needed for call "
+        "recordings; an rtpengine started by switchboard records under --data",
+    )
+
+    @field_validator("rtpengine", "rtpengine_dtmf")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or int(port) > 65535:
+                raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:2223)")
+        return value
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _port_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = value
+        if not 1024 <= lo < hi <= 65535:
+            raise ValueError(f"rtp_ports {lo}-{hi}: give two ports, 1024 <= first < last <= 65535")
+        return value
 
 
 DigestAlgorithm = Literal["MD5", "SHA-256"]

@@ -12,9 +12,9 @@ from pathlib import Path
 from typing import Any
 
 from switchboard.config.model import Config
-from switchboard.media.engine import InProcessMedia, MediaEvent
+from switchboard.media.engine import MediaEvent
 from switchboard.media.prompts import PromptLibrary
-from switchboard.media.relay import RelayConfig
+from switchboard.runtime.media import open_media
 from switchboard.runtime.sip_app import SipApp
 from switchboard.sip.headers import SipParseError
 from switchboard.sip.message import KEEPALIVE, StreamFramer
@@ -106,11 +106,19 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
         for app in apps:
             app.media_event(event)
 
-    lo, hi = config.media.rtp_ports
-    media = InProcessMedia(RelayConfig(bind_ip=host, port_range=(lo, hi)), rng, media_event)
     udp, udp_protocol = await loop.create_datagram_endpoint(_SipUdp, local_addr=(host, sip_port))
     tcp = _SipTcp()
-    tcp_server = await asyncio.start_server(tcp.accepted, host, sip_port)
+    try:
+        tcp_server = await asyncio.start_server(tcp.accepted, host, sip_port)
+    except OSError:
+        udp.close()
+        raise
+    try:
+        media, close_media = await open_media(config.media, host, rng, media_event, data_dir)
+    except BaseException:
+        tcp_server.close()
+        udp.close()
+        raise
 
     def send(out: Send) -> None:
         data = out.message.serialize()
@@ -155,4 +163,4 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
         for writer in list(tcp.writers.values()):
             writer.close()
         udp.close()
-        await media.close()
+        await close_media()

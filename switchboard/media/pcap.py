@@ -1,0 +1,75 @@
+"""An rtpengine recording (a pcap of the RTP it received for one leg) mixed into a WAV file."""
+
+from __future__ import annotations
+
+import struct
+from pathlib import Path
+
+import numpy as np
+
+from .g711 import Law
+from .recorder import Recording
+from .wav import WavWriter, write_wav
+
+__all__ = ["pcap_to_wav"]
+
+_LAWS = {0: Law.ULAW, 8: Law.ALAW}
+
+
+def pcap_to_wav(pcap: Path, wav: Path, peer_port: int, max_seconds: float | None) -> float:
+    """Mix a leg's rtpengine recording into an 8 kHz WAV; its length in seconds.
+
+    The pcap (raw IPv4 or Ethernet frames) holds the RTP that rtpengine received for one
+    leg: what reached ``peer_port`` came from the leg's endpoint, the rest from its
+    partner. Both are laid on the recording's time line by arrival time, as the in-process
+    recorder does.
+    """
+    data = pcap.read_bytes()
+    if len(data) < 24:
+        raise ValueError(f"{pcap}: not a pcap file")
+    magic = struct.unpack_from("<I", data)[0]
+    endian = "<" if magic in (0xA1B2C3D4, 0xA1B23C4D) else ">"
+    nano = magic in (0xA1B23C4D, 0x4D3CB2A1)
+    link = struct.unpack_from(endian + "I", data, 20)[0]
+    offset_ip = {1: 14, 101: 0, 228: 0, 113: 16}.get(link)
+    if offset_ip is None:
+        raise ValueError(f"{pcap}: link type {link} is not supported")
+    packets: list[tuple[float, int, bytes, Law]] = []
+    at = 24
+    while at + 16 <= len(data):
+        seconds, fraction, included, _ = struct.unpack_from(endian + "IIII", data, at)
+        frame = data[at + 16 : at + 16 + included]
+        at += 16 + included
+        ip = frame[offset_ip:]
+        if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
+            continue
+        udp = ip[(ip[0] & 0x0F) * 4 :]
+        if len(udp) < 8 + 12:
+            continue
+        dest = struct.unpack_from("!H", udp, 2)[0]
+        rtp = udp[8:]
+        law = _LAWS.get(rtp[1] & 0x7F)
+        if rtp[0] >> 6 != 2 or law is None:
+            continue
+        header = 12 + 4 * (rtp[0] & 0x0F)
+        when = seconds + fraction / (1e9 if nano else 1e6)
+        packets.append((when, 0 if dest == peer_port else 1, rtp[header:], law))
+    if not packets:
+        write_wav(wav, np.zeros(0, np.int16))
+        return 0.0
+    start = packets[0][0] - 0.020
+    recording = Recording(start, tracks=2, max_seconds=max_seconds)
+    writer = WavWriter(wav)
+    try:
+        for when, track, payload, law in packets:
+            recording.add(track, payload, law, when)
+            writer.write(recording.advance(when))
+        end = packets[-1][0] + 0.001
+        rest, length = recording.finish(end, "stopped")
+        writer.write(rest)
+        writer.truncate(length)
+    finally:
+        writer.close()
+    return writer.seconds
+
+

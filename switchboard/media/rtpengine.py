@@ -1,0 +1,598 @@
+"""The rtpengine media driver: Sipwise rtpengine (Debian ``rtpengine-daemon``, userspace mode)
+carries the RTP, driven over its NG protocol (``ng.py``).
+
+How switchboard's legs map onto rtpengine. rtpengine relays media between the two parties
+of a call that it learns from an SDP offer and answer. Switchboard is a B2BUA whose legs are
+set up one at a time and bridged later (a caller waits in a queue, then meets an agent), so
+each leg is an rtpengine call of its own between two parties:
+
+- ``peer``: the leg's SIP endpoint (the caller's phone, the agent's softphone, the trunk);
+- ``pbx``: switchboard's side, which rtpengine always speaks PCMU to (it transcodes to the
+  peer's codec when that is PCMA).
+
+``allocate`` makes the offer from ``pbx`` (its address: a sink socket that drops what it is
+sent) and returns the port rtpengine opened for the peer; ``set_remote`` gives the peer's
+SDP as the answer. ``bridge(a, b)`` re-offers each leg's ``pbx`` side with the address of
+the other leg's ``pbx``-facing port (flag ``port latching`` keeps the peer-facing ports), so
+audio goes peer A -> rtpengine (call A) -> rtpengine (call B) -> peer B, never through this
+process. Prompts and music are ``play media`` to the ``peer`` party (one file per play: a
+playlist is joined into one cached 8 kHz WAV first; ``duration`` from the answer times
+``PlayFinished``; a loop is ``repeat-times``). While a bridged leg is played to (the whisper),
+its partner's audio is held back with ``block media``. Keys come from rtpengine's DTMF log
+(``--dtmf-log-dest``, JSON over UDP) as ``DtmfReceived``.
+
+Recording: ``"call"`` recordings are rtpengine's own (``start recording`` / ``stop
+recording``, pcap method): when one ends, the pcap of the packets rtpengine received for
+that leg (the peer's and its partner's) is mixed into the WAV file. A ``"voicemail"``
+re-points the leg's ``pbx`` side at a socket of this process, whose packets feed the same
+``Recording`` as the in-process driver (maximum length, end on silence). rtpengine must run
+on this host (it reads the prompt files and writes the pcaps here).
+
+``rtpengine_daemon.RtpEngineDaemon`` starts and stops a daemon of our own when the config
+names none.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hashlib
+import json
+import logging
+import os
+import shutil
+import socket
+import struct
+import tempfile
+import time
+from collections import OrderedDict
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from .engine import DtmfReceived, MediaEvent, PlayFinished, RecordingFinished
+from .ng import NgClient, NgError, Value
+from .pcap import pcap_to_wav
+from .recorder import (
+    DEFAULT_SILENCE_SECONDS,
+    EndReason,
+    Recorder,
+    Recording,
+    RecordingKind,
+    RecordingResult,
+)
+from .wav import AudioCache, WavWriter, write_wav
+
+__all__ = ["RtpEngineMedia"]
+
+log = logging.getLogger(__name__)
+
+PBX, PEER = "pbx", "peer"
+_CODECS = {0: "PCMU/8000", 8: "PCMA/8000"}
+_DIGITS = "0123456789*#ABCD"
+_LOOP_TIMES = 1_000_000  # "play it over and over": rtpengine counts repeats
+_PLAYLISTS_KEPT = 256  # joined playlists kept on disk (announcements with numbers vary)
+
+
+def sdp(ip: str, port: int, payload_type: int, telephone_event_pt: int | None) -> str:
+    """A one-audio-stream SDP body for rtpengine to read (not for phones)."""
+    pts = [payload_type] + ([telephone_event_pt] if telephone_event_pt is not None else [])
+    lines = [
+        "v=0",
+        f"o=switchboard 1 1 IN IP4 {ip}",
+        "s=switchboard",
+        f"c=IN IP4 {ip}",
+        "t=0 0",
+        f"m=audio {port} RTP/AVP {' '.join(map(str, pts))}",
+        f"a=rtpmap:{payload_type} {_CODECS[payload_type]}",
+    ]
+    if telephone_event_pt is not None:
+        lines += [f"a=rtpmap:{telephone_event_pt} telephone-event/8000",
+                  f"a=fmtp:{telephone_event_pt} 0-16"]
+    return "\r\n".join([*lines, "a=sendrecv", ""])
+
+
+def media_address(body: object) -> tuple[str, int]:
+    """The audio address (c= and m= lines) of an SDP rtpengine returned."""
+    if not isinstance(body, bytes):
+        raise NgError("offer/answer", "no SDP in the answer")
+    ip, port = "", 0
+    for line in body.decode("utf-8", "replace").splitlines():
+        if line.startswith("c=IN IP4 ") and not ip:
+            ip = line.split()[2]
+        elif line.startswith("m=audio "):
+            port = int(line.split()[1])
+    if not ip or not port:
+        raise NgError("offer/answer", "the SDP has no audio address")
+    return ip, port
+
+
+@dataclass
+class _Leg:
+    leg_id: str
+    call_id: str
+    local: tuple[str, int]  # rtpengine's port for the peer (what the peer's SDP gets)
+    target: tuple[str, int]  # where rtpengine sends the pbx side's audio
+    peer: tuple[str, int, int, int | None] | None = None  # ip, port, pt, telephone-event pt
+    facing: tuple[str, int] | None = None  # rtpengine's port for the pbx side
+    partner: str | None = None
+    blocking: str | None = None  # the partner whose audio is held back for a whisper
+    play_generation: int = 0
+    play_timer: asyncio.TimerHandle | None = None
+    recordings: dict[RecordingKind, _CallRecording | _Voicemail] = field(default_factory=dict)
+
+
+class _Taps:
+    """Stands in for a relay leg to ``Recorder``: what arrives is fed to ``taps_in``."""
+
+    def __init__(self) -> None:
+        self.taps_in: list[Callable[[bytes, int, float], None]] = []
+        self.taps_out: list[Callable[[bytes, int, float], None]] = []
+
+
+class _VoicemailSocket(asyncio.DatagramProtocol):
+    def __init__(self, taps: _Taps, loop: asyncio.AbstractEventLoop) -> None:
+        self.taps = taps
+        self.loop = loop
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        if len(data) < 12 or data[0] >> 6 != 2:
+            return
+        count, extension = data[0] & 0x0F, data[0] & 0x10
+        start = 12 + 4 * count
+        if extension and len(data) >= start + 4:
+            start += 4 + 4 * struct.unpack_from("!H", data, start + 2)[0]
+        payload = data[start:]
+        if data[0] & 0x20 and payload:  # padding
+            payload = payload[: -payload[-1]]
+        now = self.loop.time()
+        for tap in list(self.taps.taps_in):
+            tap(payload, data[1] & 0x7F, now)
+
+
+@dataclass
+class _Voicemail:
+    recorder: Recorder
+    transport: asyncio.DatagramTransport
+
+
+@dataclass
+class _CallRecording:
+    path: Path
+    started: float
+    max_seconds: float | None
+    timer: asyncio.TimerHandle | None = None
+
+
+class _DtmfLog(asyncio.DatagramProtocol):
+    def __init__(self, media: RtpEngineMedia) -> None:
+        self.media = media
+
+    def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
+        self.media._dtmf_logged(data)
+
+
+class RtpEngineMedia:
+    """``MediaEngine`` on an rtpengine daemon reached at ``ng`` (host, port).
+
+    ``dtmf`` is the (ip, port) this driver listens on for rtpengine's DTMF log (the daemon's
+    ``--dtmf-log-dest`` must name it; port 0 picks one, read ``dtmf_address`` after
+    ``start``). ``recording_dir`` is the daemon's ``--recording-dir`` (None: no call
+    recordings). ``work_dir`` holds the joined playlists.
+    """
+
+    def __init__(
+        self,
+        ng: tuple[str, int],
+        on_event: Callable[[MediaEvent], None],
+        *,
+        bind_ip: str = "127.0.0.1",
+        dtmf: tuple[str, int] = ("127.0.0.1", 0),
+        recording_dir: Path | None = None,
+        work_dir: Path | None = None,
+        audio: AudioCache | None = None,
+    ) -> None:
+        self.client = NgClient(*ng)
+        self._on_event = on_event
+        self.bind_ip = bind_ip
+        self._dtmf_bind = dtmf
+        self.dtmf_address: tuple[str, int] = dtmf
+        self.recording_dir = recording_dir
+        self._own_work_dir = work_dir is None
+        if work_dir is None:
+            work_dir = Path(tempfile.mkdtemp(prefix="switchboard-rtpengine-"))
+        self.work_dir = work_dir
+        self.audio = audio if audio is not None else AudioCache()
+        self._prefix = f"sb-{os.urandom(4).hex()}"
+        self._legs: dict[str, _Leg] = {}
+        self._by_call: dict[str, str] = {}
+        self._play_requests: dict[str, object] = {}
+        self._playlists: OrderedDict[str, Path] = OrderedDict()
+        self._sink: socket.socket | None = None
+        self._dtmf_transport: asyncio.DatagramTransport | None = None
+
+    async def start(self) -> None:
+        """Open the NG socket, the DTMF log socket and the sink; check rtpengine answers."""
+        await self.client.start()
+        await self.open_dtmf_log()
+        # Where an unbridged leg's audio goes: a socket nobody reads, with a small buffer,
+        # so the kernel drops the packets (no ICMP errors back to rtpengine).
+        sink = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        sink.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+        sink.bind((self.bind_ip, 0))
+        self._sink = sink
+        self.work_dir.mkdir(parents=True, exist_ok=True)
+        await self.client.request({"command": "ping"})
+
+    async def open_dtmf_log(self) -> None:
+        """Listen for rtpengine's DTMF log (done by ``start``; earlier to learn the port)."""
+        if self._dtmf_transport is None:
+            transport, _ = await asyncio.get_running_loop().create_datagram_endpoint(
+                lambda: _DtmfLog(self), local_addr=self._dtmf_bind
+            )
+            self._dtmf_transport = transport
+            self.dtmf_address = transport.get_extra_info("sockname")[:2]
+
+    @property
+    def sink(self) -> tuple[str, int]:
+        if self._sink is None:
+            raise RuntimeError("RtpEngineMedia.start() was not awaited")
+        ip, port = self._sink.getsockname()[:2]
+        return ip, port
+
+    # ------------------------------------------------------------------ legs
+
+    def _leg(self, leg_id: str) -> _Leg:
+        try:
+            return self._legs[leg_id]
+        except KeyError:
+            raise KeyError(f"no media leg {leg_id!r}") from None
+
+    async def allocate(self, leg_id: str) -> tuple[str, int]:
+        if leg_id in self._legs:
+            raise ValueError(f"media leg {leg_id!r} exists already")
+        call_id = f"{self._prefix}-{leg_id}"
+        ip, port = self.sink
+        answer = await self.client.request({
+            "command": "offer", "call-id": call_id, "from-tag": PBX,
+            "sdp": sdp(ip, port, 0, 101), "codec": {"transcode": ["PCMA"]},
+            "flags": ["port latching"], "label": leg_id,
+        })
+        local = media_address(answer.get("sdp"))
+        self._legs[leg_id] = _Leg(leg_id, call_id, local, (ip, port))
+        self._by_call[call_id] = leg_id
+        return local
+
+    async def set_remote(
+        self,
+        leg_id: str,
+        ip: str,
+        port: int,
+        payload_type: int,
+        *,
+        telephone_event_pt: int | None = 101,
+    ) -> None:
+        leg = self._leg(leg_id)
+        if payload_type not in _CODECS:
+            raise ValueError(f"payload type {payload_type} is neither PCMU (0) nor PCMA (8)")
+        renegotiating = leg.peer is not None
+        leg.peer = (ip, port, payload_type, telephone_event_pt)
+        if renegotiating:
+            await self._offer(leg)
+        await self._answer(leg)
+
+    async def _offer(self, leg: _Leg) -> None:
+        ip, port = leg.target
+        await self.client.request({
+            "command": "offer", "call-id": leg.call_id, "from-tag": PBX, "to-tag": PEER,
+            "sdp": sdp(ip, port, 0, 101), "codec": {"transcode": ["PCMA"]},
+            "flags": ["port latching"],
+        })
+
+    async def _answer(self, leg: _Leg) -> None:
+        if leg.peer is None:
+            return
+        ip, port, pt, te = leg.peer
+        answer = await self.client.request({
+            "command": "answer", "call-id": leg.call_id, "from-tag": PBX, "to-tag": PEER,
+            "sdp": sdp(ip, port, pt, te), "flags": ["port latching"],
+        })
+        leg.facing = media_address(answer.get("sdp"))
+
+    async def _point(self, leg: _Leg, target: tuple[str, int]) -> None:
+        """Send the leg's pbx-side audio to ``target`` (and take it from there)."""
+        if leg.target == target:
+            return
+        leg.target = target
+        if leg.peer is not None:
+            await self._offer(leg)
+            await self._answer(leg)
+
+    async def bridge(self, a: str, b: str) -> None:
+        leg_a, leg_b = self._leg(a), self._leg(b)
+        if a == b:
+            raise ValueError("cannot bridge a leg to itself")
+        for leg, other in ((leg_a, b), (leg_b, a)):
+            if leg.partner not in (None, other):
+                raise ValueError(f"media leg {leg.leg_id!r} is bridged to {leg.partner!r}")
+            if leg.facing is None:
+                raise ValueError(f"media leg {leg.leg_id!r} has no remote end yet")
+            if "voicemail" in leg.recordings:
+                raise ValueError(f"media leg {leg.leg_id!r} is recording a voicemail")
+        assert leg_a.facing is not None and leg_b.facing is not None
+        leg_a.partner, leg_b.partner = b, a
+        await self._point(leg_a, leg_b.facing)
+        await self._point(leg_b, leg_a.facing)
+        for leg, other in ((leg_a, b), (leg_b, a)):  # a whisper that started before
+            if leg.play_timer is not None and leg.blocking is None:
+                await self._block(leg, other)
+
+    async def unbridge(self, leg_id: str) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None or leg.partner is None:
+            if leg is None:
+                self._leg(leg_id)
+            return
+        partner = self._legs.get(leg.partner)
+        leg.partner = None
+        for one in (leg, partner):
+            if one is None:
+                continue
+            one.partner = None
+            await self._unblock(one)
+            if one.leg_id in self._legs:
+                await self._point(one, self.sink)
+
+    async def release(self, leg_id: str) -> None:
+        leg = self._legs.get(leg_id)
+        if leg is None:
+            return
+        self._play_requests.pop(leg_id, None)
+        self._cancel_play(leg)
+        with contextlib.suppress(NgError):
+            await self.unbridge(leg_id)
+        for kind in list(leg.recordings):
+            await self._end_recording(leg, kind, "released")
+        del self._legs[leg_id]
+        self._by_call.pop(leg.call_id, None)
+        with contextlib.suppress(NgError):
+            await self.client.request({"command": "delete", "call-id": leg.call_id})
+
+    # ------------------------------------------------------------------ prompts
+
+    async def play(
+        self,
+        leg_id: str,
+        files: Sequence[str | os.PathLike[str]],
+        *,
+        loop: bool = False,
+        play_id: int = 0,
+    ) -> None:
+        leg = self._leg(leg_id)
+        request = self._play_requests[leg_id] = object()
+        try:
+            path = await asyncio.get_running_loop().run_in_executor(
+                None, self._playlist, [Path(f) for f in files])
+        finally:
+            current = self._play_requests.get(leg_id) is request
+            if current:
+                del self._play_requests[leg_id]
+        if not current or self._legs.get(leg_id) is not leg:
+            return  # stopped, replaced or released meanwhile
+        command: dict[str, Value] = {
+            "command": "play media", "call-id": leg.call_id, "from-tag": PEER, "file": str(path),
+        }
+        if loop:
+            command["repeat-times"] = _LOOP_TIMES
+        try:
+            answer = await self.client.request(command)
+        except NgError as error:
+            raise OSError(f"rtpengine cannot play {path}: {error.reason}") from None
+        self._cancel_play(leg)
+        leg.play_generation += 1
+        generation = leg.play_generation
+        duration = answer.get("duration")
+        seconds = duration / 1000 if isinstance(duration, int) and duration > 0 else 0.0
+        delay = seconds * _LOOP_TIMES if loop else seconds
+        leg.play_timer = asyncio.get_running_loop().call_later(
+            min(delay, 86400.0), self._played, leg, generation, play_id, loop)
+        if leg.partner is not None and leg.blocking is None:
+            await self._block(leg, leg.partner)
+
+    def _played(self, leg: _Leg, generation: int, play_id: int, loop: bool) -> None:
+        if leg.play_generation != generation or self._legs.get(leg.leg_id) is not leg:
+            return
+        leg.play_timer = None
+        if leg.blocking is not None:
+            asyncio.get_running_loop().create_task(self._unblock(leg))
+        if not loop:
+            self._emit(PlayFinished(leg.leg_id, play_id))
+
+    async def stop(self, leg_id: str) -> None:
+        leg = self._leg(leg_id)
+        self._play_requests.pop(leg_id, None)
+        if leg.play_timer is None:
+            return
+        self._cancel_play(leg)
+        with contextlib.suppress(NgError):  # it may just have ended
+            await self.client.request(
+                {"command": "stop media", "call-id": leg.call_id, "from-tag": PEER})
+        await self._unblock(leg)
+
+    def _cancel_play(self, leg: _Leg) -> None:
+        leg.play_generation += 1
+        if leg.play_timer is not None:
+            leg.play_timer.cancel()
+            leg.play_timer = None
+
+    async def _block(self, leg: _Leg, partner_id: str) -> None:
+        """Hold back the partner's audio towards ``leg`` (a whisper plays to it)."""
+        partner = self._legs.get(partner_id)
+        if partner is None:
+            return
+        leg.blocking = partner_id
+        with contextlib.suppress(NgError):
+            await self.client.request(
+                {"command": "block media", "call-id": partner.call_id, "from-tag": PEER})
+
+    async def _unblock(self, leg: _Leg) -> None:
+        partner = self._legs.get(leg.blocking) if leg.blocking is not None else None
+        leg.blocking = None
+        if partner is not None:
+            with contextlib.suppress(NgError):
+                await self.client.request(
+                    {"command": "unblock media", "call-id": partner.call_id, "from-tag": PEER})
+
+    def _playlist(self, paths: list[Path]) -> Path:
+        """One 8 kHz WAV file holding ``paths`` back to back (cached; on a worker thread)."""
+        stats = [(str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths]
+        key = hashlib.sha1(repr(stats).encode()).hexdigest()[:20]
+        cached = self._playlists.get(key)
+        if cached is not None and cached.exists():
+            self._playlists.move_to_end(key)
+            return cached
+        clips = [self.audio.load(p) for p in paths]
+        out = self.work_dir / f"play-{key}.wav"
+        pcm = np.concatenate([clip.pcm for clip in clips]) if clips else np.zeros(160, np.int16)
+        partial = out.with_suffix(".part")
+        write_wav(partial, pcm)
+        partial.replace(out)
+        self._playlists[key] = out
+        while len(self._playlists) > _PLAYLISTS_KEPT:
+            _, old = self._playlists.popitem(last=False)
+            old.unlink(missing_ok=True)
+        return out
+
+    # ------------------------------------------------------------------ recording
+
+    async def record(
+        self,
+        leg_id: str,
+        path: Path,
+        *,
+        kind: RecordingKind = "call",
+        max_seconds: float | None = None,
+        silence_seconds: float | None = DEFAULT_SILENCE_SECONDS,
+    ) -> None:
+        leg = self._leg(leg_id)
+        if kind not in ("call", "voicemail"):
+            raise ValueError(f"recording kind must be 'call' or 'voicemail', got {kind!r}")
+        if kind in leg.recordings:
+            raise ValueError(f"media leg {leg_id!r} is already recording a {kind}")
+        path = Path(path)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        running = asyncio.get_running_loop()
+        if kind == "call":
+            if self.recording_dir is None:
+                raise OSError("call recording with rtpengine needs its recording folder "
+                              "(media.rtpengine_recording_dir)")
+            WavWriter(path).close()  # fail now (OSError) if the file cannot be created
+            try:
+                await self.client.request({"command": "start recording", "call-id": leg.call_id})
+            except NgError as error:
+                raise OSError(str(error)) from None
+            rec = _CallRecording(path, time.time(), max_seconds)
+            if max_seconds is not None:
+                rec.timer = running.call_later(
+                    max_seconds, lambda: running.create_task(
+                        self._end_recording(leg, "call", "max_length")))
+            leg.recordings["call"] = rec
+            return
+        if leg.partner is not None:
+            raise ValueError(f"media leg {leg_id!r} is bridged; a voicemail needs it alone")
+        taps = _Taps()
+        recording = Recording(running.time(), tracks=1, max_seconds=max_seconds,
+                              silence_seconds=silence_seconds)
+        transport, _ = await running.create_datagram_endpoint(
+            lambda: _VoicemailSocket(taps, running), local_addr=(self.bind_ip, 0))
+        recorder = Recorder(taps, path, "voicemail", recording,  # type: ignore[arg-type]
+                            lambda result: self._voicemail_done(leg, result), loop=running)
+        leg.recordings["voicemail"] = _Voicemail(recorder, transport)
+        await self._point(leg, transport.get_extra_info("sockname")[:2])
+
+    def _voicemail_done(self, leg: _Leg, result: RecordingResult) -> None:
+        voicemail = leg.recordings.pop("voicemail", None)
+        if isinstance(voicemail, _Voicemail):
+            voicemail.transport.close()
+            if self._legs.get(leg.leg_id) is leg and leg.partner is None:
+                asyncio.get_running_loop().create_task(self._repoint_sink(leg))
+        self._emit(RecordingFinished(leg.leg_id, result.kind, result.path, result.duration,
+                                     result.reason))
+
+    async def _repoint_sink(self, leg: _Leg) -> None:
+        with contextlib.suppress(NgError):
+            if self._legs.get(leg.leg_id) is leg and leg.partner is None:
+                await self._point(leg, self.sink)
+
+    async def stop_recording(self, leg_id: str, kind: RecordingKind | None = None) -> None:
+        leg = self._leg(leg_id)
+        for one in list(leg.recordings):
+            if kind is None or one == kind:
+                await self._end_recording(leg, one, "stopped")
+
+    async def _end_recording(self, leg: _Leg, kind: RecordingKind, reason: EndReason) -> None:
+        rec = leg.recordings.get(kind)
+        if isinstance(rec, _Voicemail):
+            rec.recorder.stop(reason)
+            return
+        if not isinstance(rec, _CallRecording):
+            return
+        del leg.recordings[kind]
+        if rec.timer is not None:
+            rec.timer.cancel()
+        try:
+            await self.client.request({"command": "stop recording", "call-id": leg.call_id})
+        except NgError:
+            log.exception("rtpengine did not stop recording %s", leg.call_id)
+            reason = "error"
+        assert self.recording_dir is not None
+        pcaps = sorted((self.recording_dir / "pcaps").glob(f"{leg.call_id}-*.pcap"),
+                       key=lambda p: p.stat().st_mtime)
+        duration = 0.0
+        if pcaps:
+            running = asyncio.get_running_loop()
+            try:
+                duration = await running.run_in_executor(
+                    None, pcap_to_wav, pcaps[-1], rec.path, leg.local[1], rec.max_seconds)
+            except (OSError, ValueError):
+                log.exception("converting the recording %s failed", pcaps[-1])
+                reason = "error"
+        else:
+            log.warning("rtpengine wrote no pcap for %s in %s", leg.call_id, self.recording_dir)
+        self._emit(RecordingFinished(leg.leg_id, "call", rec.path, duration, reason))
+
+    # ------------------------------------------------------------------ events
+
+    def _dtmf_logged(self, data: bytes) -> None:
+        try:
+            entry = json.loads(data)
+            call_id, tag, event = entry["callid"], entry["source_tag"], int(entry["event"])
+            duration = float(entry.get("duration", 0)) / 1000
+        except (ValueError, KeyError, TypeError):
+            log.info("rtpengine DTMF log: not understood: %r", data[:200])
+            return
+        leg_id = self._by_call.get(call_id)
+        if leg_id is None or tag != PEER or entry.get("type", "DTMF") != "DTMF":
+            return  # another instance's call, or a key forwarded from the partner
+        if 0 <= event < len(_DIGITS):
+            self._emit(DtmfReceived(leg_id, _DIGITS[event], duration))
+
+    def _emit(self, event: MediaEvent) -> None:
+        try:
+            self._on_event(event)
+        except Exception:
+            log.exception("media event callback failed for %s", event)
+
+    async def close(self) -> None:
+        for leg_id in list(self._legs):
+            await self.release(leg_id)
+        self.client.close()
+        if self._dtmf_transport is not None:
+            self._dtmf_transport.close()
+            self._dtmf_transport = None
+        if self._sink is not None:
+            self._sink.close()
+        if self._own_work_dir:
+            shutil.rmtree(self.work_dir, ignore_errors=True)
