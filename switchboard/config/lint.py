@@ -436,7 +436,8 @@ class _Linter:
             if queue.adverts is not None:
                 for j, prompt in enumerate(queue.adverts.prompts):
                     self.prompt((*path, "adverts", "prompts", j), f"{label} adverts", prompt)
-            self.prompt((*path, "music"), f"{label} music", queue.music)
+            if queue.music is not None:  # null: silence while waiting
+                self.prompt((*path, "music"), f"{label} music", queue.music)
 
     def check_ivr_and_voicemail(self) -> None:
         for name, ivr in self.config.ivr.items():

@@ -459,7 +459,11 @@ class Queue(Model):
     leave_when_empty: bool = Field(default=False, description="Leave when all agents log out")
     announce: Announce | None = None
     adverts: Adverts | None = None
-    music: str = "music_on_hold"
+    music: str | None = Field(
+        default="music_on_hold",
+        description="Prompt looped while waiting; null or false: silence between "
+        "announcements (no music playout)",
+    )
     whisper: Whisper = Field(default_factory=Whisper)
     exit_key: ExitKey | None = None
     fallback: list[Step] = Field(default_factory=list, description="Steps after a queue exit")
@@ -471,6 +475,16 @@ class Queue(Model):
     def _members(cls, value: Any) -> Any:
         if isinstance(value, list):
             return [{"agent": str(v)} if isinstance(v, str | int) else v for v in value]
+        return value
+
+    @field_validator("music", mode="before")
+    @classmethod
+    def _music(cls, value: Any) -> Any:
+        # `music: false` switches the music off like `music: null`; `true` is the default.
+        if value is False:
+            return None
+        if value is True:
+            return "music_on_hold"
         return value
 
 
@@ -724,6 +738,32 @@ class Sip(Model):
         "older SIP libraries (libre 1.1, many desk phones) give up when a 401 also names "
         "SHA-256",
         min_length=1,
+    )
+    # Overload shedding (docs/sip.md): new out-of-dialog INVITEs beyond these limits get
+    # 503 Service Unavailable with Retry-After; calls in progress are always served.
+    max_calls: int | None = Field(
+        default=None, ge=1,
+        description="Concurrent calls (inbound callers) at most; null: no limit "
+        "(FreeSWITCH max-sessions, Asterisk maxcalls)",
+    )
+    max_calls_per_second: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="New calls accepted per second on average, bursts up to one second's "
+        "worth; null: no limit (FreeSWITCH sessions-per-second)",
+    )
+    max_calls_in_setup: int | None = Field(
+        default=100, ge=1,
+        description="Calls received but not answered and acknowledged yet; more means the "
+        "server is behind; null: no limit",
+    )
+    max_loop_lag: float | None = Field(
+        default=0.25, gt=0, allow_inf_nan=False,
+        description="Seconds the event loop may run late (it is saturated) before new calls "
+        "are refused, for at least a second; null: not watched",
+    )
+    overload_retry_after: int = Field(
+        default=5, ge=1, le=3600,
+        description="Retry-After seconds in the 503 that refuses a call under overload",
     )
 
 

@@ -131,7 +131,7 @@ class QueueManager:
         call.entry = entry
         call.queue_joined = joined
         call.phase = "queued"
-        sb.play(call, (c.Prompt(cfg.music),), loop=True)
+        self.resume_music(call)
         if cfg.exit_key is not None and not call.collecting:
             call.collecting = True
             sb.out.append(c.CollectDigits(call.id))
@@ -428,8 +428,15 @@ class QueueManager:
     # ------------------------------------------------------------------ announcements (Q3, Q4)
 
     def resume_music(self, call: Call) -> None:
+        """Music while waiting, or silence (``music: null``): the caller is answered either
+        way, and nothing plays between announcements."""
         assert call.queue is not None
-        self.sb.play(call, (c.Prompt(self.queues[call.queue].cfg.music),), loop=True)
+        music = self.queues[call.queue].cfg.music
+        if music is None:
+            self.sb.ensure_answered(call)
+            call.music_on = False
+            return
+        self.sb.play(call, (c.Prompt(music),), loop=True)
 
     def estimate(self, entry: QueueEntry, now: float) -> dict[str, float]:
         """Each estimator's expected remaining wait for this entry (B3)."""
@@ -469,7 +476,9 @@ class QueueManager:
         prompts: list[c.Utterance] = []
         if ann.position:
             prompts += [c.Prompt("queue_position"), c.SayNumber(pos)]
-        if ann.eta and "switchboard" in estimates:
+        # An estimate under a second (an agent is about to answer) is not announced: "zero
+        # seconds" helps nobody (Asterisk skips a zero hold time the same way).
+        if ann.eta and estimates.get("switchboard", 0) >= 1:
             prompts += [c.Prompt("queue_eta"), c.SayDuration(int(estimates["switchboard"]))]
         if prompts:
             sb.play(call, tuple(prompts))

@@ -18,6 +18,7 @@ import asyncio
 import itertools
 import logging
 import random
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -41,8 +42,16 @@ from switchboard.runtime.driver import CoreDriver
 from switchboard.sip.auth import DigestServer, Verdict, authorize, challenges_in
 from switchboard.sip.headers import Address, SipError, Uri, Via
 from switchboard.sip.message import Request, Response, make_request, make_response
+from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits
 from switchboard.sip.registrar import Registrar
-from switchboard.sip.sdp import SessionDescription, audio_plan, make_offer, negotiate, parse_sdp
+from switchboard.sip.sdp import (
+    SessionDescription,
+    audio_plan,
+    make_offer,
+    negotiate,
+    parse_sdp,
+    renegotiate,
+)
 from switchboard.sip.transaction import (
     AckTimedOut,
     RequestReceived,
@@ -57,9 +66,11 @@ from switchboard.sip.transaction import (
 log = logging.getLogger(__name__)
 
 PROMPT_SECONDS = 0.2
+HOLD_PROMPT = "music_on_hold"  # what a party put on hold hears outside a queue with music
 TRUNK_EXPIRES = 3600  # seconds asked for when registering to a trunk
 TRUNK_RETRY = 60.0  # seconds before trying a refused or unanswered trunk REGISTER again
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER"
+ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
+_INFO_DTMF = re.compile(r"^\s*signal\s*=\s*([0-9*#a-d])", re.IGNORECASE | re.MULTILINE)
 _FAILURES: dict[int, e.LegFailure] = {
     486: "busy", 600: "busy", 408: "no_answer", 480: "unavailable", 404: "unavailable",
     410: "unavailable", 603: "rejected",
@@ -91,6 +102,10 @@ class Dialog:
     ringing: bool = False  # inbound: 180 sent
     auth_tried: bool = False
     ack: Request | None = None  # outbound: our ACK of the 2xx, sent again for its resends
+    bridged_to: str | None = None  # the channel whose media ours is bridged with
+    held: bool = False  # this party put the call on hold (re-INVITE sendonly/inactive)
+    hold_music: bool = False  # we play hold music to this party (the other one holds)
+    hold_played: int = 0  # media packets played to it when the hold music started
 
 
 class SipApp:
@@ -126,8 +141,19 @@ class SipApp:
         self._ids = itertools.count(1)
         self._txn_timer: asyncio.TimerHandle | None = None
         self._reg_timer: asyncio.TimerHandle | None = None
-        self.actions: asyncio.Queue[c.Command | _Answered] = asyncio.Queue()
+        self.actions: asyncio.Queue[c.Command | _Answered | _Reinvited] = asyncio.Queue()
         self.draining = False  # shutting down: new calls are refused with 503
+        # Overload shedding (docs/sip.md): new calls past the `sip:` limits get 503 too.
+        sip = config.sip
+        self.overload = OverloadGuard(OverloadLimits(
+            max_calls=sip.max_calls, max_calls_per_second=sip.max_calls_per_second,
+            max_calls_in_setup=sip.max_calls_in_setup, max_loop_lag=sip.max_loop_lag,
+            retry_after=sip.overload_retry_after))
+        self.setting_up: set[str] = set()  # inbound calls not answered and ACKed yet
+        self._shed_detail = ""  # why the last call was shed, for the log
+        self.lag = LagMeter()  # how late the event loop runs, ticked every 50 ms
+        self._lag_timer: asyncio.TimerHandle | None = loop.call_at(
+            self.lag.next_tick(loop.time()), self._lag_tick)
         self.trunk_registrations: dict[str, _TrunkRegistration] = {}  # Call-ID -> state
         for trunk in config.trunks:
             if trunk.registration:
@@ -180,6 +206,31 @@ class SipApp:
         self.txl.handle_timer(self.loop.time())
         self._pump()
 
+    def _lag_tick(self) -> None:
+        """Measure the event loop's lag; report the calls shed for overload (rate-limited)."""
+        now = self.loop.time()
+        self.lag.tick(now)
+        self._report_overload(now)
+        self._lag_timer = self.loop.call_at(self.lag.next_tick(now), self._lag_tick)
+
+    def _report_overload(self, now: float, final: bool = False) -> None:
+        report = self.overload.report(now, final=final)
+        if report is not None:
+            log.warning("overload: %s in %.1f s, the last for %s; %d refused since start",
+                        report, now - report.since, self._shed_detail, report.total)
+
+    def _shed(self, ev: RequestReceived) -> bool:
+        """Refuse a new call with 503 + Retry-After when over a limit (overload)."""
+        now = self.loop.time()
+        shed = self.overload.check(now, calls=len(self.core.calls),
+                                   in_setup=len(self.setting_up), lag=self.lag.lag(now))
+        if shed is None:
+            return False
+        self._answer(ev, 503, headers=[("Retry-After", shed.retry_after)])
+        self._shed_detail = shed.detail
+        self._report_overload(now)
+        return True
+
     def _new_branch(self) -> str:
         return f"z9hG4bK-sb{next(self._ids)}-{self.rng.getrandbits(32):08x}"
 
@@ -206,6 +257,7 @@ class SipApp:
                 self._forget(dialog)
             elif dialog is not None and dialog.state == "early":
                 dialog.state = "confirmed"
+                self.setting_up.discard(dialog.call_id)  # answered and acknowledged
             return
         assert ev.key is not None
         if method == "REGISTER":
@@ -218,6 +270,8 @@ class SipApp:
             self._on_bye(ev)
         elif method == "OPTIONS":
             self._answer(ev, 200, headers=[("Allow", ALLOW)])
+        elif method == "INFO":
+            self._on_info(ev)
         else:
             self._answer(ev, 405 if req.is_known_method else 501, headers=[("Allow", ALLOW)])
 
@@ -274,16 +328,8 @@ class SipApp:
     def _on_invite(self, ev: RequestReceived) -> None:
         req = ev.request
         existing = self.dialogs.get(req.call_id)
-        if existing is not None:  # a re-INVITE (hold / unhold): answer with our session
-            if existing.local_sdp is None:
-                self._answer(ev, 491)
-                return
-            ok = make_response(req, 200, to_tag=existing.local.tag,
-                               headers=[("Contact", self._contact()),
-                                        ("Content-Type", "application/sdp")],
-                               body=existing.local_sdp.serialize())
-            assert ev.key is not None
-            self.txl.send_response(ev.key, ok, self.loop.time())
+        if existing is not None:  # a re-INVITE (hold / unhold): never shed
+            self._on_reinvite(ev, existing)
             return
         if self.draining:
             self._answer(ev, 503, headers=[("Retry-After", 30)])
@@ -296,6 +342,8 @@ class SipApp:
                 return
             if not self._authorized(ev, caller):
                 return
+        if self._shed(ev):  # overloaded: 503 + Retry-After (after the source check, so
+            return  # that refused strangers use none of the calls per second)
         try:
             offer = parse_sdp(req.body) if req.body else None
         except SipError:
@@ -307,7 +355,34 @@ class SipApp:
                         ev.transport, req, True, server_key=ev.key, offer=offer)
         self.dialogs[req.call_id] = dialog
         self.channels[dialog.channel] = dialog
+        self.setting_up.add(req.call_id)
         self.driver.feed(e.CallArrived(req.call_id, req.uri.user or "", req.from_.uri.user or ""))
+
+    def _on_reinvite(self, ev: RequestReceived, dialog: Dialog) -> None:
+        """A re-INVITE in a dialog: answer its offer (hold: recvonly / inactive, unhold:
+        sendrecv) from the same media address; the media follow on the worker."""
+        req = ev.request
+        if dialog.local_sdp is None or dialog.state in ("cancelled", "ended"):
+            self._answer(ev, 491 if dialog.local_sdp is None else 481)
+            return
+        offer: SessionDescription | None = None
+        answer = dialog.local_sdp
+        if req.body:  # no body: we offer our session again, the answer comes in the ACK
+            try:
+                offer = parse_sdp(req.body)
+                answer = renegotiate(offer, dialog.local_sdp)
+            except SipError as err:
+                self._answer(ev, getattr(err, "status", None) or 488, to_tag=dialog.local.tag)
+                return
+        dialog.local_sdp = answer
+        ok = make_response(req, 200, to_tag=dialog.local.tag,
+                           headers=[("Contact", self._contact()),
+                                    ("Content-Type", "application/sdp")],
+                           body=answer.serialize())
+        assert ev.key is not None
+        self.txl.send_response(ev.key, ok, self.loop.time())
+        if offer is not None:
+            self.actions.put_nowait(_Reinvited(dialog, offer, offer.is_hold))
 
     def _on_cancel(self, ev: RequestReceived) -> None:
         self._answer(ev, 200)
@@ -331,6 +406,33 @@ class SipApp:
         self._forget(dialog)
         self.driver.feed(e.CallerHungUp(dialog.channel) if dialog.inbound
                          else e.LegHungUp(dialog.channel))
+
+    def _on_info(self, ev: RequestReceived) -> None:
+        """In-dialog INFO: a key pressed, sent as SIP INFO instead of RFC 4733 events
+        (``application/dtmf-relay``: ``Signal=5``; ``application/dtmf``: ``5``)."""
+        req = ev.request
+        dialog = self.dialogs.get(req.call_id)
+        if dialog is None:
+            self._answer(ev, 481)
+            return
+        body = req.body.decode("utf-8", "replace")
+        kind = req.content_type
+        digit: str | None = None
+        if kind == "application/dtmf-relay":
+            found = _INFO_DTMF.search(body)
+            digit = found.group(1).upper() if found else None
+        elif kind == "application/dtmf":
+            text = body.strip()
+            digit = text.upper() if len(text) == 1 and text in "0123456789*#ABCDabcd" else None
+        elif not req.body:
+            self._answer(ev, 200, to_tag=dialog.local.tag)  # an empty INFO: a keep-alive
+            return
+        if digit is None:
+            self._answer(ev, 415, to_tag=dialog.local.tag,
+                         headers=[("Accept", "application/dtmf-relay, application/dtmf")])
+            return
+        self._answer(ev, 200, to_tag=dialog.local.tag)
+        self.driver.feed(e.DigitsReceived(dialog.channel, digit))
 
     # ------------------------------------------------------------------ responses
 
@@ -498,6 +600,7 @@ class SipApp:
 
     def _forget(self, dialog: Dialog) -> None:
         self.dialogs.pop(dialog.call_id, None)
+        self.setting_up.discard(dialog.call_id)
         if dialog.client_key is not None:
             self.by_client_key.pop(dialog.client_key, None)
         for handle in dialog.plays.values():
@@ -526,11 +629,11 @@ class SipApp:
             command = await self.actions.get()
             try:
                 await self._carry_out(command)
-            except (SipError, KeyError, ValueError, OSError):
+            except (SipError, LookupError, ValueError, OSError):  # the worker must not die
                 log.exception("could not carry out %r", command)
             self._pump()
 
-    async def _carry_out(self, cmd: c.Command | _Answered) -> None:
+    async def _carry_out(self, cmd: c.Command | _Answered | _Reinvited) -> None:
         if isinstance(cmd, c.Answer):
             await self._answer_call(cmd.call_id)
         elif isinstance(cmd, c.Reject):
@@ -544,6 +647,7 @@ class SipApp:
                 self._cancel(leg_id)
         elif isinstance(cmd, c.Bridge):
             await self.media.bridge(cmd.a, cmd.b)
+            await self._bridged(cmd.a, cmd.b)
         elif isinstance(cmd, c.Hangup):
             self._hangup(cmd.channel_id)
         elif isinstance(cmd, c.Play | c.Whisper):
@@ -559,6 +663,8 @@ class SipApp:
             await self._record(cmd)
         elif isinstance(cmd, _Answered):
             await self._leg_answered(cmd.dialog, cmd.response)
+        elif isinstance(cmd, _Reinvited):
+            await self._reinvited(cmd)
 
     async def _answer_call(self, call_id: str) -> None:
         dialog = self.channels.get(call_id)
@@ -651,6 +757,84 @@ class SipApp:
             log.info("leg %s answered without usable SDP", dialog.channel)
         self.driver.feed(e.LegAnswered(dialog.channel))
 
+    # ------------------------------------------------------------------ hold (re-INVITE)
+
+    async def _reinvited(self, cmd: _Reinvited) -> None:
+        """A re-INVITE's offer was answered: the media follow (address, codec, hold)."""
+        dialog = cmd.dialog
+        if self.channels.get(dialog.channel) is not dialog or dialog.local_sdp is None:
+            return  # ended meanwhile
+        try:
+            await self._set_remote(dialog.channel, dialog.local_sdp, cmd.offer)
+        except SipError:
+            log.info("re-INVITE on %s: no usable audio in the offer", dialog.channel)
+        if cmd.held != dialog.held:
+            dialog.held = cmd.held
+            log.info("hold: %s %s", dialog.channel, "holds the call" if cmd.held else "resumes")
+            await self._hold_changed(dialog)
+
+    async def _bridged(self, a: str, b: str) -> None:
+        first, second = self.channels.get(a), self.channels.get(b)
+        if first is None or second is None:
+            return
+        first.bridged_to, second.bridged_to = b, a
+        if first.held or second.held:  # put on hold before the bridge: hold it now
+            await self._hold_changed(first)
+
+    async def _hold_changed(self, dialog: Dialog) -> None:
+        """Media for the hold state of a bridged pair: while either party holds, the bridge
+        is undone and the party not holding hears hold music; once neither holds, the music
+        stops and the bridge is made again."""
+        other = self.channels.get(dialog.bridged_to or "")
+        if other is None or other.bridged_to != dialog.channel:
+            return  # not bridged (yet): _bridged applies the hold
+        held = dialog.held or other.held
+        if held:
+            await self.media.unbridge(dialog.channel)
+        for party, holder in ((dialog, other), (other, dialog)):
+            if holder.held and not party.held:
+                if not party.hold_music:
+                    await self._start_hold_music(party, holder)
+            elif party.hold_music:
+                await self._stop_hold_music(party)
+        if not held:
+            await self.media.bridge(dialog.channel, other.channel)
+            log.info("hold: %s and %s bridged again", dialog.channel, other.channel)
+
+    def _hold_prompt(self, call_id: str) -> str:
+        """The queue's music for a call that came through a queue with music, else the
+        default hold music (also for a queue with ``music: null``: silence on hold would
+        sound like a dropped call)."""
+        call = self.core.calls.get(call_id)
+        queue = self.config.queues.get(call.queue) if call is not None and call.queue else None
+        return (queue.music if queue is not None else None) or HOLD_PROMPT
+
+    def _played(self, channel: str) -> int:
+        stats = getattr(self.media, "stats", None)  # the in-process driver counts packets
+        try:
+            return int(stats(channel).played) if stats is not None else 0
+        except KeyError:
+            return 0
+
+    async def _start_hold_music(self, party: Dialog, holder: Dialog) -> None:
+        caller = party if party.inbound else holder
+        prompt = self._hold_prompt(caller.channel)
+        party.hold_music = True
+        party.hold_played = self._played(party.channel)
+        try:
+            files = self.prompts.compose((c.Prompt(prompt),), self._language(caller))
+            await self.media.play(party.channel, files, loop=True)
+        except (OSError, LookupError, ValueError) as err:  # PromptNotFound is a LookupError
+            log.warning("cannot play hold music %s to %s: %s", prompt, party.channel, err)
+            return
+        log.info("hold: %s on hold by %s hears %s", party.channel, holder.channel, prompt)
+
+    async def _stop_hold_music(self, party: Dialog) -> None:
+        party.hold_music = False
+        await self.media.stop(party.channel)
+        log.info("hold: %s off hold; %d packets of hold music played to it", party.channel,
+                 self._played(party.channel) - party.hold_played)
+
     def _ringback(self, call_id: str | None) -> None:
         """180 Ringing to a caller not answered yet while we ring for them (ring steps)."""
         dialog = self.channels.get(call_id or "")
@@ -704,7 +888,7 @@ class SipApp:
         try:
             files = self.prompts.compose(cmd.prompts, self._language(dialog))
             await self.media.play(channel, files, loop=loop_it, play_id=cmd.play_id)
-        except (OSError, KeyError, ValueError) as err:  # a missing or unreadable prompt
+        except (OSError, LookupError, ValueError) as err:  # a missing or unreadable prompt
             log.warning("cannot play %s on %s: %s", cmd.prompts, channel, err)
             self._pretend_to_play(cmd)
 
@@ -772,9 +956,15 @@ class SipApp:
         for state in self.trunk_registrations.values():
             if state.timer is not None:
                 state.timer.cancel()
-        for handle in (self._txn_timer, self._reg_timer):
+        for handle in (self._txn_timer, self._reg_timer, self._lag_timer):
             if handle is not None:
                 handle.cancel()
+        self._report_overload(self.loop.time(), final=True)
+        if self.overload.total_shed:
+            log.warning("overload: %d new calls refused with 503 in all (%s), %d taken",
+                        self.overload.total_shed,
+                        ", ".join(f"{n} by {r}" for r, n in sorted(self.overload.shed.items())),
+                        self.overload.admitted)
 
 
 @dataclass(eq=False)
@@ -798,3 +988,12 @@ class _Answered:
 
     dialog: Dialog
     response: Response
+
+
+@dataclass(frozen=True, slots=True)
+class _Reinvited:
+    """Internal action: a re-INVITE's offer was answered; the media follow it in order."""
+
+    dialog: Dialog
+    offer: SessionDescription
+    held: bool  # the offer puts the call on hold (sendonly, inactive, c=0.0.0.0)

@@ -473,6 +473,37 @@ def negotiate(
     return _session(tuple(answered), local_ip, username, session_id, session_version)
 
 
+def renegotiate(
+    offer: SessionDescription,
+    previous: SessionDescription,
+    *,
+    supported: tuple[Codec, ...] = (PCMU, PCMA),
+    direction: Direction = Direction.SENDRECV,
+    telephone_event: bool = True,
+) -> SessionDescription:
+    """Answer a new offer in an established session (a re-INVITE: hold, unhold, a move).
+
+    ``previous`` is our last SDP in the dialog (answer or offer): the new answer keeps its
+    address, audio port, username and o= session id, and bumps the o= version only when
+    something else changed (RFC 3264 §8). The direction follows the offer: ``sendonly`` is
+    answered ``recvonly``, ``inactive`` (or c=0.0.0.0 with nothing sent) ``inactive``,
+    ``sendrecv`` (unhold) ``sendrecv``. Raises ``SdpNegotiationError`` (488) like
+    ``negotiate``; then the session stays as it was.
+    """
+    audio = previous.audio
+    if audio is None:
+        raise SdpNegotiationError("our session has no active audio stream")
+    local_ip = previous.address_of(audio) or previous.origin.address
+    origin = previous.origin
+    answer = negotiate(offer, local_ip=local_ip, local_port=audio.port, supported=supported,
+                       direction=direction, telephone_event=telephone_event,
+                       session_id=origin.session_id, session_version=origin.session_version,
+                       username=origin.username)  # fmt: skip
+    if replace(answer, origin=origin) == previous:
+        return previous  # the same session: the same version (a refresh)
+    return replace(answer, origin=replace(origin, session_version=origin.session_version + 1))
+
+
 def _answer_audio(
     offer: SessionDescription,
     media: Media,

@@ -202,6 +202,18 @@ def test_announcement_without_any_serving_agent_gives_position_only() -> None:
     assert "switchboard" not in one(c.EtaEstimated, out).estimates
 
 
+def test_an_estimated_wait_under_a_second_is_not_announced() -> None:
+    """The only agent is ringing for the caller: the ETA is under a second, and "estimated
+    wait: zero seconds" is left out, as Asterisk leaves out a zero hold time."""
+    d = cfg(extra="    announce: {first_after: 5, every: 30}")
+    d.send(e.AgentStatusChanged("202", "break"))
+    out = d.arrive("c1")
+    assert [leg.agent_id for leg in one(c.Ring, out).legs] == ["201"]
+    out = d.advance(5)
+    assert one(c.EtaEstimated, out).estimates["switchboard"] < 1
+    assert one(c.Play, out).prompts == (c.Prompt("queue_position"), c.SayNumber(1))
+
+
 def test_adverts_play_between_music_and_wait_for_a_running_announcement() -> None:
     d = cfg(extra="    adverts: {prompts: [advert], first_after: 20, every: 40}")
     d.send(e.AgentStatusChanged("201", "break"))

@@ -1,0 +1,125 @@
+"""Hold and unhold by re-INVITE over real SIP: the answer's SDP direction follows the offer
+(sendonly -> recvonly, inactive -> inactive, sendrecv -> sendrecv), the other party hears
+hold music while held (packets counted by the relay, in the server's log), and the bridge
+carries audio again after the unhold."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+from pathlib import Path
+
+from .sipp import (
+    SCENARIOS,
+    agents_yaml,
+    drains_at_once,
+    events,
+    finished,
+    free_udp_port,
+    register_agent,
+    start_agent,
+    start_caller,
+    start_sipp,
+    stop,
+    switchboard,
+    write_config,
+)
+
+
+def queue(music: str = "") -> str:
+    """Number 100 -> a queue served by agent 201, bridged at once (no whisper)."""
+    return agents_yaml("201") + f"""\
+numbers:
+  - {{number: "100", scheme: support}}
+schemes:
+  support:
+    rules: [{{name: everyone, steps: [{{queue: support}}]}}]
+queues:
+  support:
+    members: ["201"]
+    wrapup: 0
+    whisper: {{wait_time: false, number_name: false}}
+{music}"""
+
+
+def stopped_clean(output: str) -> None:
+    stopped = re.search(r"open dialogs (\d+), unfinished transactions (\d+), "
+                        r"calls in the core (\d+)", output)
+    assert stopped is not None, output[-2000:]
+    assert stopped.groups() == ("0", "0", "0"), stopped.group(0)
+
+
+def hold_music_played(output: str, channel_is_agent: bool) -> list[int]:
+    """Packets of hold music played to the agent's legs (or the callers') per hold."""
+    found = re.findall(r"hold: (\S+) off hold; (\d+) packets of hold music played", output)
+    return [int(n) for leg, n in found if ("-L" in leg) == channel_is_agent]
+
+
+def test_the_caller_holds_and_resumes_the_agent_hears_music_meanwhile(tmp_path: Path) -> None:
+    config = write_config(tmp_path, queue())
+    caller_log = tmp_path / "caller.log"
+    with switchboard(config) as (port, proc):
+        agent_port = free_udp_port()
+        agent = start_sipp("-sn", "uas", "-i", "127.0.0.1", "-p", str(agent_port), "-m", "1",
+                           "-mp", str(free_udp_port()), "-rtp_echo", timeout=40)
+        caller: subprocess.Popen[str] | None = None
+        try:
+            register_agent("201", port, agent_port)
+            caller = start_sipp(f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "caller_holds.xml"),
+                                "-s", "100", "-i", "127.0.0.1", "-p", str(free_udp_port()),
+                                "-mp", str(free_udp_port()), "-m", "1", "-trace_logs",
+                                "-log_file", str(caller_log), timeout=40)
+            finished(caller, "caller who holds and resumes", timeout=45)
+            finished(agent, "agent", timeout=15)
+        finally:
+            stop(agent, *([caller] if caller else []))
+        output = drains_at_once(proc)
+    # The answers' SDP: on hold we only receive (sendonly offered), after it both ways.
+    assert [x["answered"] for x in events(caller_log, "hold")] == ["recvonly"]
+    assert [x["answered"] for x in events(caller_log, "unhold")] == ["sendrecv"]
+    # The agent heard the queue's music while held: 2 s are 100 packets of 20 ms; a
+    # loaded machine may send fewer, but far more than none.
+    assert re.search(r"hold: \S+-L\d+ on hold by \S+ hears music_on_hold", output), output[-3000:]
+    played = hold_music_played(output, channel_is_agent=True)
+    assert len(played) == 1 and played[0] >= 25, (played, output[-3000:])
+    assert "bridged again" in output
+    # After the unhold the bridge carried the caller's recording to the agent and the
+    # agent's echo back: relayed packets both ways on both legs.
+    legs = re.findall(r"media (\S+): \d+ packets in \((\d+) relayed\), \d+ out "
+                      r"\((\d+) relayed\)", output)
+    caller_leg = [(int(i), int(o)) for name, i, o in legs if "-L" not in name]
+    agent_leg = [(int(i), int(o)) for name, i, o in legs if "-L" in name]
+    assert caller_leg and agent_leg, output[-3000:]
+    (c_in, c_out), (a_in, a_out) = caller_leg[0], max(agent_leg)
+    assert min(c_in, c_out, a_in, a_out) >= 50, (caller_leg, agent_leg)
+    stopped_clean(output)
+
+
+def test_the_agent_holds_and_resumes_the_caller_hears_music_even_from_a_silent_queue(
+        tmp_path: Path) -> None:
+    # The queue is silent while waiting (music: null); on hold the caller still hears the
+    # default hold music: silence there would sound like a dropped call.
+    config = write_config(tmp_path, queue("    music: null\n"))
+    agent_log, caller_log = tmp_path / "agent.log", tmp_path / "caller.log"
+    with switchboard(config) as (port, proc):
+        agent_port = free_udp_port()
+        agent = start_agent("agent_holds.xml", agent_port, agent_log, "-m", "1", "-d", "2000",
+                            "-mp", str(free_udp_port()), timeout=40)
+        caller: subprocess.Popen[str] | None = None
+        try:
+            register_agent("201", port, agent_port)
+            # The agent holds 1 s after answering, for 2 s; the caller hangs up after 5 s.
+            caller = start_caller(port, "100", "+380671110081", caller_log, 5000,
+                                  "-mp", str(free_udp_port()), timeout=40)
+            finished(caller, "caller put on hold", timeout=45)
+            finished(agent, "agent who holds and resumes", timeout=15)
+        finally:
+            stop(agent, *([caller] if caller else []))
+        output = drains_at_once(proc)
+    assert [x["answered"] for x in events(agent_log, "hold")] == ["inactive"]
+    assert [x["answered"] for x in events(agent_log, "unhold")] == ["sendrecv"]
+    assert re.search(r"hold: [^\s-]+\S* on hold by \S+-L\d+ hears music_on_hold", output), (
+        output[-3000:])
+    played = hold_music_played(output, channel_is_agent=False)
+    assert len(played) == 1 and played[0] >= 25, (played, output[-3000:])
+    stopped_clean(output)
