@@ -52,12 +52,15 @@ def options_ok(port: int, timeout: float = 0.3) -> bool:
 
 @contextlib.contextmanager
 def switchboard(config: Path | None = None, rtp: tuple[int, int] | None = None,
-                ) -> Iterator[tuple[int, subprocess.Popen[str]]]:
-    """``switchboard run`` as a real process; yields its SIP port. Stopped by its PID."""
+                data: Path | None = None) -> Iterator[tuple[int, subprocess.Popen[str]]]:
+    """``switchboard run`` as a real process; yields its SIP port. Stopped by its PID.
+    ``data``: its ``--data`` folder (recordings, voicemail)."""
     port = free_udp_port()
     args = [sys.executable, "-m", "switchboard.cli", "run", "--sip-port", str(port)]
     if config is not None:
         args += ["--config", str(config)]
+    if data is not None:
+        args += ["--data", str(data)]
     proc = subprocess.Popen(args, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
                             env={**os.environ, "PYTHONUNBUFFERED": "1"})
     try:
@@ -102,7 +105,10 @@ def register(agent: str, server_port: int, contact_port: int, password: str | No
     try:
         result = sipp(f"127.0.0.1:{server_port}", "-sf", scenario.name, "-s", agent,
                       "-au", agent, "-ap", password, "-key", "contact_port", str(contact_port),
-                      "-m", "1", "-i", "127.0.0.1", "-p", str(free_udp_port()), timeout=15)
+                      "-m", "1", "-i", "127.0.0.1", "-p", str(free_udp_port()),
+                      # A free media port of its own: SIPp's default search from 6000 fails
+                      # when other work on the machine holds those ports.
+                      "-mp", str(free_udp_port()), timeout=15)
     finally:
         os.unlink(scenario.name)
     assert result.returncode == 0, f"REGISTER: {result.stdout[-2000:]}\n{result.stderr}"
