@@ -24,6 +24,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TypeAlias
 
 from switchboard.config.model import Config, Trunk
 from switchboard.core import commands as c
@@ -39,7 +40,9 @@ from switchboard.media.engine import (
 )
 from switchboard.media.prompts import PromptLibrary
 from switchboard.runtime.driver import CoreDriver
-from switchboard.sip.auth import DigestServer, Verdict, authorize, challenges_in
+from switchboard.runtime.hold import HoldMixin, Reinvited
+from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistration
+from switchboard.sip.auth import DigestServer, Verdict
 from switchboard.sip.headers import Address, SipError, Uri, Via
 from switchboard.sip.message import Request, Response, make_request, make_response
 from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits
@@ -50,7 +53,6 @@ from switchboard.sip.sdp import (
     make_offer,
     negotiate,
     parse_sdp,
-    renegotiate,
 )
 from switchboard.sip.transaction import (
     AckTimedOut,
@@ -66,9 +68,6 @@ from switchboard.sip.transaction import (
 log = logging.getLogger(__name__)
 
 PROMPT_SECONDS = 0.2
-HOLD_PROMPT = "music_on_hold"  # what a party put on hold hears outside a queue with music
-TRUNK_EXPIRES = 3600  # seconds asked for when registering to a trunk
-TRUNK_RETRY = 60.0  # seconds before trying a refused or unanswered trunk REGISTER again
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
 _INFO_DTMF = re.compile(r"^\s*signal\s*=\s*([0-9*#a-d])", re.IGNORECASE | re.MULTILINE)
 _FAILURES: dict[int, e.LegFailure] = {
@@ -108,7 +107,7 @@ class Dialog:
     hold_played: int = 0  # media packets played to it when the hold music started
 
 
-class SipApp:
+class SipApp(HoldMixin, TrunkMixin):
     """Switchboard on SIP: the transaction layer, registrar, core driver and media."""
 
     def __init__(self, config: Config, media: MediaEngine, host: str, port: int,
@@ -141,7 +140,7 @@ class SipApp:
         self._ids = itertools.count(1)
         self._txn_timer: asyncio.TimerHandle | None = None
         self._reg_timer: asyncio.TimerHandle | None = None
-        self.actions: asyncio.Queue[c.Command | _Answered | _Reinvited] = asyncio.Queue()
+        self.actions: asyncio.Queue[Action] = asyncio.Queue()
         self.draining = False  # shutting down: new calls are refused with 503
         # Overload shedding (docs/sip.md): new calls past the `sip:` limits get 503 too.
         sip = config.sip
@@ -154,7 +153,7 @@ class SipApp:
         self.lag = LagMeter()  # how late the event loop runs, ticked every 50 ms
         self._lag_timer: asyncio.TimerHandle | None = loop.call_at(
             self.lag.next_tick(loop.time()), self._lag_tick)
-        self.trunk_registrations: dict[str, _TrunkRegistration] = {}  # Call-ID -> state
+        self.trunk_registrations: dict[str, TrunkRegistration] = {}  # Call-ID -> state
         for trunk in config.trunks:
             if trunk.registration:
                 loop.call_soon(self._register_trunk, trunk, None)
@@ -358,32 +357,6 @@ class SipApp:
         self.setting_up.add(req.call_id)
         self.driver.feed(e.CallArrived(req.call_id, req.uri.user or "", req.from_.uri.user or ""))
 
-    def _on_reinvite(self, ev: RequestReceived, dialog: Dialog) -> None:
-        """A re-INVITE in a dialog: answer its offer (hold: recvonly / inactive, unhold:
-        sendrecv) from the same media address; the media follow on the worker."""
-        req = ev.request
-        if dialog.local_sdp is None or dialog.state in ("cancelled", "ended"):
-            self._answer(ev, 491 if dialog.local_sdp is None else 481)
-            return
-        offer: SessionDescription | None = None
-        answer = dialog.local_sdp
-        if req.body:  # no body: we offer our session again, the answer comes in the ACK
-            try:
-                offer = parse_sdp(req.body)
-                answer = renegotiate(offer, dialog.local_sdp)
-            except SipError as err:
-                self._answer(ev, getattr(err, "status", None) or 488, to_tag=dialog.local.tag)
-                return
-        dialog.local_sdp = answer
-        ok = make_response(req, 200, to_tag=dialog.local.tag,
-                           headers=[("Contact", self._contact()),
-                                    ("Content-Type", "application/sdp")],
-                           body=answer.serialize())
-        assert ev.key is not None
-        self.txl.send_response(ev.key, ok, self.loop.time())
-        if offer is not None:
-            self.actions.put_nowait(_Reinvited(dialog, offer, offer.is_hold))
-
     def _on_cancel(self, ev: RequestReceived) -> None:
         self._answer(ev, 200)
         dialog = self.dialogs.get(ev.request.call_id)
@@ -471,89 +444,6 @@ class SipApp:
         dialog.state = "ended"
         self.driver.feed(e.LegFailed(dialog.channel, _FAILURES.get(status, "error")))
 
-    def _credentials(self, request: Request, response: Response, trunk: Trunk) -> str | None:
-        """The Authorization value answering a trunk's 401/407, or None when we cannot."""
-        challenges = challenges_in(response)
-        if not challenges or not trunk.username or not trunk.password:
-            return None
-        creds = authorize(challenges[0], method=request.method, uri=str(request.uri),
-                          username=trunk.username, password=trunk.password,
-                          cnonce=secrets.token_hex(8), body=request.body)
-        return str(creds)
-
-    def _authenticate(self, dialog: Dialog, resp: Response) -> bool:
-        """Answer a trunk's digest challenge once with a new INVITE (same Call-ID, CSeq+1)."""
-        if dialog.auth_tried or dialog.trunk is None or dialog.state != "early":
-            return False
-        value = self._credentials(dialog.invite, resp, dialog.trunk)
-        if value is None:
-            return False
-        header = "Proxy-Authorization" if resp.status == 407 else "Authorization"
-        old = dialog.invite
-        invite = make_request(
-            "INVITE", old.uri, via=self._via(dialog.transport), from_=old.from_, to=old.to,
-            call_id=old.call_id, cseq=old.cseq.seq + 1,
-            headers=[("Contact", self._contact()), ("Content-Type", "application/sdp"),
-                     (header, value)],
-            body=old.body)
-        dialog.invite = invite
-        dialog.auth_tried = True
-        if dialog.client_key is not None:
-            self.by_client_key.pop(dialog.client_key, None)
-        dialog.client_key = self.txl.send_request(invite, dialog.peer, dialog.transport,
-                                                  self.loop.time())
-        self.by_client_key[dialog.client_key] = dialog
-        return True
-
-    # ------------------------------------------------------------------ trunk registration
-
-    def _register_trunk(self, trunk: Trunk, previous: _TrunkRegistration | None,
-                        authorization: tuple[str, str] | None = None) -> None:
-        """REGISTER to a trunk (RFC 3261 §10.2), refreshed before it expires."""
-        state = previous or _TrunkRegistration(
-            trunk, f"trunk-{trunk.name}-{self.rng.getrandbits(32):08x}@{self.host}",
-            self._new_tag())
-        state.cseq += 1
-        user = trunk.username or "switchboard"
-        aor = Address(Uri(user=user, host=trunk.host))
-        transport: Transport = "TCP" if trunk.transport == "tcp" else "UDP"
-        headers: list[tuple[str, object]] = [("Contact", self._contact(user)),
-                                             ("Expires", TRUNK_EXPIRES)]
-        if authorization is not None:
-            headers.append(authorization)
-        request = make_request(
-            "REGISTER", Uri(host=trunk.host, port=trunk.port), via=self._via(transport),
-            from_=aor.with_tag(state.tag), to=aor, call_id=state.call_id, cseq=state.cseq,
-            headers=headers)
-        state.request = request
-        state.authorized = authorization is not None
-        self.trunk_registrations[state.call_id] = state
-        state.key = self.txl.send_request(request, (trunk.host, trunk.port), transport,
-                                          self.loop.time())
-        self._pump()
-
-    def _trunk_registered(self, resp: Response) -> None:
-        state = self.trunk_registrations.get(resp.call_id)
-        if state is None or state.request is None or resp.cseq.seq != state.cseq:
-            return
-        trunk = state.trunk
-        if resp.status in (401, 407) and not state.authorized:
-            value = self._credentials(state.request, resp, trunk)
-            if value is not None:
-                header = "Proxy-Authorization" if resp.status == 407 else "Authorization"
-                self._register_trunk(trunk, state, (header, value))
-                return
-        if 200 <= resp.status < 300:
-            expires = resp.expires or TRUNK_EXPIRES
-            state.registered = True
-            delay = max(10.0, expires * 0.8)
-        else:
-            log.warning("trunk %s refused REGISTER: %s %s", trunk.name, resp.status,
-                        resp.reason)
-            state.registered = False
-            delay = TRUNK_RETRY
-        state.timer = self.loop.call_later(delay, self._register_trunk, trunk, state)
-
     def _on_timeout(self, ev: TransactionTimedOut) -> None:
         if ev.method == "REGISTER":
             for state in self.trunk_registrations.values():
@@ -633,7 +523,7 @@ class SipApp:
                 log.exception("could not carry out %r", command)
             self._pump()
 
-    async def _carry_out(self, cmd: c.Command | _Answered | _Reinvited) -> None:
+    async def _carry_out(self, cmd: Action) -> None:
         if isinstance(cmd, c.Answer):
             await self._answer_call(cmd.call_id)
         elif isinstance(cmd, c.Reject):
@@ -663,7 +553,7 @@ class SipApp:
             await self._record(cmd)
         elif isinstance(cmd, _Answered):
             await self._leg_answered(cmd.dialog, cmd.response)
-        elif isinstance(cmd, _Reinvited):
+        elif isinstance(cmd, Reinvited):
             await self._reinvited(cmd)
 
     async def _answer_call(self, call_id: str) -> None:
@@ -756,84 +646,6 @@ class SipApp:
         except SipError:
             log.info("leg %s answered without usable SDP", dialog.channel)
         self.driver.feed(e.LegAnswered(dialog.channel))
-
-    # ------------------------------------------------------------------ hold (re-INVITE)
-
-    async def _reinvited(self, cmd: _Reinvited) -> None:
-        """A re-INVITE's offer was answered: the media follow (address, codec, hold)."""
-        dialog = cmd.dialog
-        if self.channels.get(dialog.channel) is not dialog or dialog.local_sdp is None:
-            return  # ended meanwhile
-        try:
-            await self._set_remote(dialog.channel, dialog.local_sdp, cmd.offer)
-        except SipError:
-            log.info("re-INVITE on %s: no usable audio in the offer", dialog.channel)
-        if cmd.held != dialog.held:
-            dialog.held = cmd.held
-            log.info("hold: %s %s", dialog.channel, "holds the call" if cmd.held else "resumes")
-            await self._hold_changed(dialog)
-
-    async def _bridged(self, a: str, b: str) -> None:
-        first, second = self.channels.get(a), self.channels.get(b)
-        if first is None or second is None:
-            return
-        first.bridged_to, second.bridged_to = b, a
-        if first.held or second.held:  # put on hold before the bridge: hold it now
-            await self._hold_changed(first)
-
-    async def _hold_changed(self, dialog: Dialog) -> None:
-        """Media for the hold state of a bridged pair: while either party holds, the bridge
-        is undone and the party not holding hears hold music; once neither holds, the music
-        stops and the bridge is made again."""
-        other = self.channels.get(dialog.bridged_to or "")
-        if other is None or other.bridged_to != dialog.channel:
-            return  # not bridged (yet): _bridged applies the hold
-        held = dialog.held or other.held
-        if held:
-            await self.media.unbridge(dialog.channel)
-        for party, holder in ((dialog, other), (other, dialog)):
-            if holder.held and not party.held:
-                if not party.hold_music:
-                    await self._start_hold_music(party, holder)
-            elif party.hold_music:
-                await self._stop_hold_music(party)
-        if not held:
-            await self.media.bridge(dialog.channel, other.channel)
-            log.info("hold: %s and %s bridged again", dialog.channel, other.channel)
-
-    def _hold_prompt(self, call_id: str) -> str:
-        """The queue's music for a call that came through a queue with music, else the
-        default hold music (also for a queue with ``music: null``: silence on hold would
-        sound like a dropped call)."""
-        call = self.core.calls.get(call_id)
-        queue = self.config.queues.get(call.queue) if call is not None and call.queue else None
-        return (queue.music if queue is not None else None) or HOLD_PROMPT
-
-    def _played(self, channel: str) -> int:
-        stats = getattr(self.media, "stats", None)  # the in-process driver counts packets
-        try:
-            return int(stats(channel).played) if stats is not None else 0
-        except KeyError:
-            return 0
-
-    async def _start_hold_music(self, party: Dialog, holder: Dialog) -> None:
-        caller = party if party.inbound else holder
-        prompt = self._hold_prompt(caller.channel)
-        party.hold_music = True
-        party.hold_played = self._played(party.channel)
-        try:
-            files = self.prompts.compose((c.Prompt(prompt),), self._language(caller))
-            await self.media.play(party.channel, files, loop=True)
-        except (OSError, LookupError, ValueError) as err:  # PromptNotFound is a LookupError
-            log.warning("cannot play hold music %s to %s: %s", prompt, party.channel, err)
-            return
-        log.info("hold: %s on hold by %s hears %s", party.channel, holder.channel, prompt)
-
-    async def _stop_hold_music(self, party: Dialog) -> None:
-        party.hold_music = False
-        await self.media.stop(party.channel)
-        log.info("hold: %s off hold; %d packets of hold music played to it", party.channel,
-                 self._played(party.channel) - party.hold_played)
 
     def _ringback(self, call_id: str | None) -> None:
         """180 Ringing to a caller not answered yet while we ring for them (ring steps)."""
@@ -967,20 +779,6 @@ class SipApp:
                         self.overload.admitted)
 
 
-@dataclass(eq=False)
-class _TrunkRegistration:
-    """Our registration at one trunk."""
-
-    trunk: Trunk
-    call_id: str
-    tag: str
-    cseq: int = 0
-    request: Request | None = None
-    authorized: bool = False
-    registered: bool = False
-    timer: asyncio.TimerHandle | None = None
-    key: str | None = None  # the REGISTER's client transaction
-
 
 @dataclass(frozen=True, slots=True)
 class _Answered:
@@ -990,10 +788,5 @@ class _Answered:
     response: Response
 
 
-@dataclass(frozen=True, slots=True)
-class _Reinvited:
-    """Internal action: a re-INVITE's offer was answered; the media follow it in order."""
-
-    dialog: Dialog
-    offer: SessionDescription
-    held: bool  # the offer puts the call on hold (sendonly, inactive, c=0.0.0.0)
+#: What the command worker carries out, in order.
+Action: TypeAlias = c.Command | _Answered | Reinvited
