@@ -239,8 +239,8 @@ class Step:
 
 def benchmark_config(agents: list[tuple[str, str]]) -> str:
     """One number -> one queue served by every agent: no greeting, announcements, adverts,
-    whisper or wrap-up. Music on hold plays while a caller waits for the agent to answer (a
-    queue cannot switch it off)."""
+    whisper or wrap-up. Music on hold plays while a caller waits for the agent to answer, as
+    by default (``music: null`` would switch it off)."""
     lines = [
         "# Written by benchmarks/bench_sip.py: the full path with nothing slowing it down.",
         "numbers:",
