@@ -702,6 +702,13 @@ class Media(Model):
         "rtpengine's --dtmf-log-dest must name it (port 0: any, for an rtpengine started by "
         "switchboard)",
     )
+    rtpengine_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Worker threads of an rtpengine started by switchboard (--num-threads); "
+        "none: rtpengine's default (one per core)",
+    )
     rtpengine_recording_dir: str | None = Field(
         default=None,
         description="A running rtpengine's --recording-dir (pcap method), needed for call "

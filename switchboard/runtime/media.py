@@ -60,7 +60,8 @@ async def open_media(
         media = RtpEngineMedia(("127.0.0.1", 0), on_event, bind_ip=host, dtmf=dtmf,
                                recording_dir=base / "recordings", work_dir=base / "prompts")
         daemon = RtpEngineDaemon(interface=host, port_range=config.rtp_ports, dtmf_dest=dtmf,
-                                 recording_dir=base / "recordings", log_path=base / "rtpengine.log")
+                                 recording_dir=base / "recordings", log_path=base / "rtpengine.log",
+                                 threads=config.rtpengine_threads)
         try:
             await media.open_dtmf_log()
             daemon.dtmf_dest = media.dtmf_address
