@@ -89,7 +89,8 @@ PROMPT = ROOT / "switchboard" / "prompts" / "en" / "music_on_hold.wav"
 PHONES_C = HERE / "media_phones.c"
 HOST = "127.0.0.1"
 PHONE_SOCKETS = 16
-PORTS = {"inprocess": (6000, 9999), "rtpengine": (10000, 19999)}  # below the ephemeral range
+PORTS = {"inprocess": (8000, 9999), "rtpengine": (10000, 19999)}  # below the ephemeral range,
+# above SIPp's default media ports (6000 up), so that e2e tests can run beside a benchmark
 DRIVERS = {"inprocess": "in-process", "rtpengine": "rtpengine"}
 SCENARIOS = ("announcements", "bridged")
 TARGETS = {"inprocess": 200, "rtpengine": 1000}  # bridged calls (issue 4, item 6)
