@@ -37,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import hashlib
+import itertools
 import json
 import logging
 import os
@@ -123,6 +124,7 @@ class _Leg:
     play_generation: int = 0
     play_timer: asyncio.TimerHandle | None = None
     recordings: dict[RecordingKind, _CallRecording | _Voicemail] = field(default_factory=dict)
+    releasing: asyncio.Future[None] | None = None  # release() under way
 
 
 class _Taps:
@@ -208,6 +210,7 @@ class RtpEngineMedia:
         self.audio = audio if audio is not None else AudioCache()
         self._prefix = f"sb-{os.urandom(4).hex()}"
         self._legs: dict[str, _Leg] = {}
+        self._calls = itertools.count(1)
         self._by_call: dict[str, str] = {}
         self._play_requests: dict[str, object] = {}
         self._playlists: OrderedDict[str, Path] = OrderedDict()
@@ -254,7 +257,9 @@ class RtpEngineMedia:
     async def allocate(self, leg_id: str) -> tuple[str, int]:
         if leg_id in self._legs:
             raise ValueError(f"media leg {leg_id!r} exists already")
-        call_id = f"{self._prefix}-{leg_id}"
+        # Our own Call-ID (a counter): rtpengine names its files after it, escaping what a
+        # SIP Call-ID may hold ("@" becomes "%40"); the leg's id goes in as the label.
+        call_id = f"{self._prefix}-{next(self._calls)}"
         ip, port = self.sink
         answer = await self.client.request({
             "command": "offer", "call-id": call_id, "from-tag": PBX,
@@ -350,13 +355,20 @@ class RtpEngineMedia:
         leg = self._legs.get(leg_id)
         if leg is None:
             return
-        self._play_requests.pop(leg_id, None)
+        # Releasing takes a while (a call recording is converted): a second release of the
+        # same leg (a hang-up racing the shutdown) waits for the first one.
+        if leg.releasing is None:
+            leg.releasing = asyncio.ensure_future(self._release(leg))
+        await asyncio.shield(leg.releasing)
+
+    async def _release(self, leg: _Leg) -> None:
+        self._play_requests.pop(leg.leg_id, None)
         self._cancel_play(leg)
         with contextlib.suppress(NgError):
-            await self.unbridge(leg_id)
+            await self.unbridge(leg.leg_id)
         for kind in list(leg.recordings):
             await self._end_recording(leg, kind, "released")
-        del self._legs[leg_id]
+        self._legs.pop(leg.leg_id, None)
         self._by_call.pop(leg.call_id, None)
         with contextlib.suppress(NgError):
             await self.client.request({"command": "delete", "call-id": leg.call_id})
@@ -565,6 +577,10 @@ class RtpEngineMedia:
             except (OSError, ValueError):
                 log.exception("converting the recording %s failed", pcaps[-1])
                 reason = "error"
+            else:  # the WAV is the recording; rtpengine's spool must not grow for ever
+                metadata = self.recording_dir / "metadata"
+                for spooled in [*pcaps, *metadata.glob(f"rtpengine-meta-{leg.call_id}-*")]:
+                    spooled.unlink(missing_ok=True)
         else:
             log.warning("rtpengine wrote no pcap for %s in %s", leg.call_id, self.recording_dir)
         self._emit(RecordingFinished(leg.leg_id, "call", rec.path, duration, reason))

@@ -1,0 +1,158 @@
+"""Call recording over real SIP (``record: true`` on a number), through each media driver:
+in-process, an rtpengine that ``switchboard run`` starts, and an rtpengine already running
+that it only connects to (``media.rtpengine: host:port``), which must outlive it."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from switchboard.media.ng import bdecode
+from switchboard.media.rtpengine_daemon import RtpEngineDaemon
+from switchboard.media.wav import load_wav
+
+from .audio import best_match, pcap_audio
+from .sipp import (
+    agents_yaml,
+    drains_at_once,
+    finished,
+    free_udp_port,
+    register_agent,
+    start_agent,
+    stop,
+    switchboard,
+    write_config,
+)
+from .test_listening import (
+    HEARD,
+    VOICE_PCAP,
+    caller_scenario,
+    hang_up,
+    pause,
+    speak,
+    start_scripted_caller,
+)
+
+RECORDED_QUEUE = """\
+numbers:
+  - {number: "100", scheme: support, record: true}
+schemes:
+  support:
+    rules:
+      - name: everyone
+        steps:
+          - queue: support
+queues:
+  support:
+    members: ["201"]
+    wrapup: 0
+    music: null
+    whisper: {wait_time: false, number_name: false}
+"""
+
+
+def ng(address: tuple[str, int], command: bytes) -> dict[str, object]:
+    """One NG request (a fresh cookie each time: rtpengine answers a known one from cache)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        sock.settimeout(1.0)
+        sock.sendto(os.urandom(6).hex().encode() + b" " + command, address)
+        answer = bdecode(sock.recv(65535).partition(b" ")[2])
+    assert isinstance(answer, dict)
+    return answer
+
+
+class External:
+    """An rtpengine started by the test, not by switchboard: stopped by its PID."""
+
+    def __init__(self, base: Path) -> None:
+        self.ng = ("127.0.0.1", free_udp_port())
+        self.dtmf = ("127.0.0.1", free_udp_port())
+        self.recordings = base / "spool"
+        self.recordings.mkdir(parents=True)
+        daemon = RtpEngineDaemon(interface="127.0.0.1", port_range=(33000, 33199),
+                                 dtmf_dest=self.dtmf, recording_dir=self.recordings,
+                                 log_path=base / "rtpengine.log")
+        with (base / "rtpengine.log").open("wb") as log:
+            self.proc = subprocess.Popen(daemon.command(self.ng[1]), stdout=log, stderr=log)
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                if ng(self.ng, b"d7:command4:pinge").get("result") == b"pong":
+                    break
+            except TimeoutError:
+                assert self.proc.poll() is None, (base / "rtpengine.log").read_text()
+                assert time.monotonic() < deadline, "rtpengine did not answer"
+
+    def yaml(self) -> str:
+        return (f"\nmedia:\n  driver: rtpengine\n  rtpengine: {self.ng[0]}:{self.ng[1]}\n"
+                f"  rtpengine_dtmf: {self.dtmf[0]}:{self.dtmf[1]}\n"
+                f"  rtpengine_recording_dir: {self.recordings}\n")
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(5)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(5)
+
+
+@pytest.fixture(params=["inprocess", "rtpengine", "running rtpengine"])
+def media(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[External | str]:
+    if request.param == "inprocess":
+        yield ""
+    elif request.param == "rtpengine":
+        yield "\nmedia:\n  driver: rtpengine\n"
+    else:
+        external = External(tmp_path / "external")
+        try:
+            yield external
+        finally:
+            external.stop()
+
+
+def test_a_recorded_number_leaves_a_wav_of_the_call_that_holds_what_was_said(
+        tmp_path: Path, media: External | str) -> None:
+    media_yaml = media.yaml() if isinstance(media, External) else media
+    config = write_config(tmp_path, RECORDED_QUEUE + agents_yaml("201") + media_yaml)
+    data, caller_log, agent_log = tmp_path / "data", tmp_path / "caller.log", tmp_path / "a.log"
+    # The agent answers and stays silent; the caller speaks 7 s (SIPp's g711a.pcap), hangs up.
+    scenario = caller_scenario(tmp_path, "caller_speaks", [pause(2000), speak(), pause(8000)],
+                               hang_up(2), codec="PCMA")
+    with switchboard(config, data=data) as (port, proc):
+        agent_port = free_udp_port()
+        agent = start_agent("agent_answers.xml", agent_port, agent_log, "-m", "1",
+                            "-mp", str(free_udp_port()), timeout=60)
+        caller = None
+        try:
+            register_agent("201", port, agent_port)
+            caller = start_scripted_caller(port, scenario, free_udp_port(), caller_log)
+            finished(caller, "caller", timeout=45)
+            finished(agent, "agent", timeout=10)
+        finally:
+            stop(agent, *([caller] if caller else []))
+        output = drains_at_once(proc)
+
+    files = sorted((data / "recordings").rglob("*.wav"))
+    assert len(files) == 1, f"one recording: {list(data.rglob('*'))}\n{output[-3000:]}"
+    recording = load_wav(files[0])
+    voice = pcap_audio(VOICE_PCAP)
+    found = best_match(recording, voice)
+    assert found.score >= HEARD, f"the caller's speech in the recording: {found}"
+    assert len(recording) / 8000 >= len(voice) / 8000 - 0.5
+    reversed_voice = best_match(recording, voice[::-1].copy())
+    assert reversed_voice.score < 0.5, "the comparison can fail"
+    if isinstance(media, External):
+        # Switchboard only connected to it: the daemon outlives it, with none of its calls.
+        assert media.proc.poll() is None, "switchboard stopped an rtpengine it did not start"
+        calls = ng(media.ng, b"d7:command4:liste").get("calls")
+        assert calls == [], f"calls left in rtpengine: {calls}"
+        # Its spool keeps nothing of ours once the WAV is written.
+        left = [p for p in media.recordings.rglob("*") if p.is_file()]
+        assert left == [], f"left in rtpengine's spool: {left}"
