@@ -42,6 +42,7 @@ class RtpEngineDaemon:
         self.threads = threads
         self.ng: tuple[str, int] = ("127.0.0.1", 0)
         self.process: asyncio.subprocess.Process | None = None
+        self._watcher: asyncio.Task[None] | None = None
 
     def command(self, ng_port: int) -> list[str]:
         lo, hi = self.port_range
@@ -94,10 +95,21 @@ class RtpEngineDaemon:
             client.close()
         log.info("rtpengine %d: NG on %s:%d, RTP ports %d-%d", self.process.pid, *self.ng,
                  *self.port_range)
+        self._watcher = asyncio.get_running_loop().create_task(self._watch(self.process))
         return self.ng
+
+    async def _watch(self, process: asyncio.subprocess.Process) -> None:
+        """Say so at once when the daemon dies under us: calls lose their audio."""
+        code = await process.wait()
+        if self.process is process:
+            log.error("rtpengine %d exited with %d while in use: calls have no media until "
+                      "switchboard is restarted; see %s", process.pid, code, self.log_path)
 
     async def stop(self) -> None:
         process, self.process = self.process, None
+        if self._watcher is not None:
+            self._watcher.cancel()
+            self._watcher = None
         if process is None or process.returncode is not None:
             return
         process.terminate()

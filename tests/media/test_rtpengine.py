@@ -380,3 +380,37 @@ def test_a_pcap_of_two_directions_becomes_one_mixed_wav(tmp_path: Path) -> None:
     with pytest.raises(ValueError):
         (tmp_path / "bad.pcap").write_bytes(b"nope")
         pcap_to_wav(tmp_path / "bad.pcap", tmp_path / "bad.wav", 1, None)
+
+
+def test_the_daemon_switchboard_starts_is_stopped_and_its_death_reported(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    async def scenario() -> None:
+        daemon = RtpEngineDaemon(interface=LOCALHOST, port_range=(32400, 32499),
+                                 dtmf_dest=(LOCALHOST, free_udp_port()),
+                                 recording_dir=tmp_path / "rec", log_path=tmp_path / "log")
+        ng = await daemon.start()
+        client = NgClient(*ng)
+        await client.start()
+        assert (await client.request({"command": "ping"}))["result"] == b"pong"
+        assert daemon.process is not None
+        daemon.process.kill()  # our own child, by its PID: it dies under us
+        for _ in range(100):
+            if "exited" in caplog.text:
+                break
+            await asyncio.sleep(0.02)
+        assert "calls have no media" in caplog.text
+        await daemon.stop()  # after a death: nothing left to do, no error
+        client.close()
+
+        again = RtpEngineDaemon(interface=LOCALHOST, port_range=(32400, 32499),
+                                dtmf_dest=(LOCALHOST, free_udp_port()),
+                                recording_dir=tmp_path / "rec", log_path=tmp_path / "log")
+        await again.start()
+        process = again.process
+        assert process is not None
+        await again.stop()
+        assert process.returncode is not None
+        assert caplog.text.count("calls have no media") == 1, "a stop is not a death"
+
+    run(scenario(), timeout=30)
