@@ -9,6 +9,7 @@ import numpy as np
 
 from .g711 import Law
 from .recorder import Recording
+from .rtp import RtpError, parse_rtp_header
 from .wav import WavWriter, write_wav
 
 __all__ = ["pcap_to_wav"]
@@ -44,16 +45,20 @@ def pcap_to_wav(pcap: Path, wav: Path, peer_port: int, max_seconds: float | None
         if len(ip) < 20 or ip[0] >> 4 != 4 or ip[9] != 17:
             continue
         udp = ip[(ip[0] & 0x0F) * 4 :]
-        if len(udp) < 8 + 12:
+        if len(udp) < 8:
             continue
         dest = struct.unpack_from("!H", udp, 2)[0]
         rtp = udp[8:]
-        law = _LAWS.get(rtp[1] & 0x7F)
-        if rtp[0] >> 6 != 2 or law is None:
-            continue
-        header = 12 + 4 * (rtp[0] & 0x0F)
+        try:
+            header = parse_rtp_header(rtp)
+        except RtpError:
+            continue  # RTCP, or not RTP
+        law = _LAWS.get(header.payload_type)
+        if law is None:
+            continue  # telephone-event
         when = seconds + fraction / (1e9 if nano else 1e6)
-        packets.append((when, 0 if dest == peer_port else 1, rtp[header:], law))
+        payload = rtp[header.payload_start : header.payload_end]
+        packets.append((when, 0 if dest == peer_port else 1, payload, law))
     if not packets:
         write_wav(wav, np.zeros(0, np.int16))
         return 0.0

@@ -20,13 +20,13 @@ import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Literal, Protocol
 
 import numpy as np
 
 from . import g711
 from .g711 import Law, PcmArray
-from .relay import MediaLeg
+from .relay import AudioTap
 from .wav import WavWriter
 
 __all__ = [
@@ -57,6 +57,14 @@ _SILENCE = {Law.ULAW: bytes([g711.ULAW_SILENCE]), Law.ALAW: bytes([g711.ALAW_SIL
 _TRANSCODE = {Law.ULAW: g711.ALAW_TO_ULAW, Law.ALAW: g711.ULAW_TO_ALAW}  # into the key's law
 for _law in Law:
     _DECODE[_law].flags.writeable = _ENERGY[_law].flags.writeable = False
+
+
+class Tapped(Protocol):
+    """What a ``Recorder`` listens to: a relay leg (``MediaLeg``), or any source of packets
+    with the same two lists of taps (the rtpengine driver's voicemail socket)."""
+
+    taps_in: list[AudioTap]
+    taps_out: list[AudioTap]
 
 
 @dataclass(frozen=True, slots=True)
@@ -226,7 +234,7 @@ class Recorder:
 
     def __init__(
         self,
-        leg: MediaLeg,
+        leg: Tapped,
         path: Path,
         kind: RecordingKind,
         recording: Recording,

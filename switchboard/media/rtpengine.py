@@ -43,7 +43,6 @@ import logging
 import os
 import shutil
 import socket
-import struct
 import tempfile
 import time
 from collections import OrderedDict
@@ -64,6 +63,8 @@ from .recorder import (
     RecordingKind,
     RecordingResult,
 )
+from .relay import AudioTap
+from .rtp import RtpError, event_to_digit, parse_rtp_header
 from .wav import AudioCache, WavWriter, resample, write_wav
 
 __all__ = ["RtpEngineMedia"]
@@ -72,7 +73,6 @@ log = logging.getLogger(__name__)
 
 PBX, PEER = "pbx", "peer"
 _CODECS = {0: "PCMU/8000", 8: "PCMA/8000"}
-_DIGITS = "0123456789*#ABCD"
 _LOOP_TIMES = 1_000_000  # "play it over and over": rtpengine counts repeats
 _PLAYLISTS_KEPT = 256  # joined playlists kept on disk (announcements with numbers vary)
 _PLAY_RATE = 32000  # the rate the joined playlists are written at (see _playlist)
@@ -131,8 +131,8 @@ class _Taps:
     """Stands in for a relay leg to ``Recorder``: what arrives is fed to ``taps_in``."""
 
     def __init__(self) -> None:
-        self.taps_in: list[Callable[[bytes, int, float], None]] = []
-        self.taps_out: list[Callable[[bytes, int, float], None]] = []
+        self.taps_in: list[AudioTap] = []
+        self.taps_out: list[AudioTap] = []
 
 
 class _VoicemailSocket(asyncio.DatagramProtocol):
@@ -141,18 +141,14 @@ class _VoicemailSocket(asyncio.DatagramProtocol):
         self.loop = loop
 
     def datagram_received(self, data: bytes, addr: tuple[str, int]) -> None:
-        if len(data) < 12 or data[0] >> 6 != 2:
+        try:
+            header = parse_rtp_header(data)
+        except RtpError:
             return
-        count, extension = data[0] & 0x0F, data[0] & 0x10
-        start = 12 + 4 * count
-        if extension and len(data) >= start + 4:
-            start += 4 + 4 * struct.unpack_from("!H", data, start + 2)[0]
-        payload = data[start:]
-        if data[0] & 0x20 and payload:  # padding
-            payload = payload[: -payload[-1]]
+        payload = data[header.payload_start : header.payload_end]
         now = self.loop.time()
         for tap in list(self.taps.taps_in):
-            tap(payload, data[1] & 0x7F, now)
+            tap(payload, header.payload_type, now)
 
 
 @dataclass
@@ -460,7 +456,7 @@ class RtpEngineMedia:
 
     def _playlist(self, paths: list[Path]) -> Path:
         """One 8 kHz WAV file holding ``paths`` back to back (cached; on a worker thread)."""
-        stats = [(str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) for p in paths]
+        stats = [(str(p.resolve()), (st := p.stat()).st_mtime_ns, st.st_size) for p in paths]
         key = hashlib.sha1(repr((_PLAY_RATE, stats)).encode()).hexdigest()[:20]
         cached = self._playlists.get(key)
         if cached is not None and cached.exists():
@@ -525,7 +521,7 @@ class RtpEngineMedia:
                               silence_seconds=silence_seconds)
         transport, _ = await running.create_datagram_endpoint(
             lambda: _VoicemailSocket(taps, running), local_addr=(self.bind_ip, 0))
-        recorder = Recorder(taps, path, "voicemail", recording,  # type: ignore[arg-type]
+        recorder = Recorder(taps, path, "voicemail", recording,
                             lambda result: self._voicemail_done(leg, result), loop=running)
         leg.recordings["voicemail"] = _Voicemail(recorder, transport)
         await self._point(leg, transport.get_extra_info("sockname")[:2])
@@ -598,8 +594,9 @@ class RtpEngineMedia:
         leg_id = self._by_call.get(call_id)
         if leg_id is None or tag != PEER or entry.get("type", "DTMF") != "DTMF":
             return  # another instance's call, or a key forwarded from the partner
-        if 0 <= event < len(_DIGITS):
-            self._emit(DtmfReceived(leg_id, _DIGITS[event], duration))
+        digit = event_to_digit(event)
+        if digit is not None:
+            self._emit(DtmfReceived(leg_id, digit, duration))
 
     def _emit(self, event: MediaEvent) -> None:
         try:

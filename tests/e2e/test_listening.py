@@ -313,6 +313,22 @@ def start_scripted_caller(server_port: int, scenario: Path, media_port: int, log
                       "-trace_logs", "-log_file", str(log), timeout=timeout)
 
 
+def scripted_call(config: Path, data: Path, scenario: Path, log: Path, timeout: float,
+                  number: str = "100") -> tuple[Heard, str]:
+    """Run ``switchboard run`` with ``config`` and one scripted caller of ``number``: what
+    the caller heard and the server's output once it stopped."""
+    media_port = free_udp_port()
+    with switchboard(config, data=data) as (port, proc), RtpCapture(media_port) as capture:
+        caller = start_scripted_caller(port, scenario, media_port, log, number=number)
+        try:
+            finished(caller, "caller", timeout=timeout)
+        finally:
+            stop(caller)
+        capture.stop()
+        output = drains_at_once(proc)
+    return capture.heard(), output
+
+
 def at(log: Path, event: str, index: int = 0) -> float:
     found = events(log, event)
     assert len(found) > index, f"no {event} #{index + 1} in {log.name}: {events(log)}"
@@ -352,18 +368,7 @@ def test_rfc4733_keys_from_sipp_drive_the_ivr_a_wrong_key_repeats_the_menu(
     # During the menu: 3 (no such option: "invalid", the menu again), then 2 (voicemail).
     scenario = caller_scenario(tmp_path, "caller_keys", [
         pause(1000), key("3"), pause(3000), key("2"), pause(7000)], hang_up(2))
-    media_port = free_udp_port()
-    with switchboard(config, data=tmp_path / "data") as (port, proc), \
-            RtpCapture(media_port) as capture:
-        caller = start_scripted_caller(port, scenario, media_port, log)
-        try:
-            finished(caller, "caller", timeout=40)
-        finally:
-            stop(caller)
-        capture.stop()
-        output = drains_at_once(proc)
-
-    audio = capture.heard()
+    audio, output = scripted_call(config, tmp_path / "data", scenario, log, timeout=40)
     answered, three, two = at(log, "answered"), at(log, "key"), at(log, "key", 1)
     menu_start = say("ivr_main")[:4000]
     heard(audio, menu_start, answered - 0.5, answered + 1.5, "the menu")
@@ -386,18 +391,7 @@ def test_a_key_sent_as_sip_info_drives_the_ivr_too(tmp_path: Path, media_yaml: s
     # 1: an informational branch, a prompt and the server hangs up.
     scenario = caller_scenario(tmp_path, "caller_info", [pause(1500), info("1", 2)],
                                HUNG_UP_ON)
-    media_port = free_udp_port()
-    with switchboard(config, data=tmp_path / "data") as (port, proc), \
-            RtpCapture(media_port) as capture:
-        caller = start_scripted_caller(port, scenario, media_port, log)
-        try:
-            finished(caller, "caller", timeout=30)
-        finally:
-            stop(caller)
-        capture.stop()
-        output = drains_at_once(proc)
-
-    audio = capture.heard()
+    audio, output = scripted_call(config, tmp_path / "data", scenario, log, timeout=30)
     answered, pressed, hung_up = at(log, "answered"), at(log, "info"), at(log, "hung_up")
     heard(audio, say("ivr_main")[:4000], answered - 0.5, answered + 1.5, "the menu")
     thanks = heard(audio, say("thanks_for_waiting"), pressed - 0.2, pressed + 1.0,
@@ -570,19 +564,10 @@ def test_the_demo_menu_takes_a_key_and_a_message_that_can_be_played_back(
     2 and records a message into a WAV file in the voicemail box."""
     config = tmp_path / "demo.yaml"
     config.write_text(DEMO.read_text() + media_yaml)
-    data, log, media_port = tmp_path / "data", tmp_path / "caller.log", free_udp_port()
+    data, log = tmp_path / "data", tmp_path / "caller.log"
     scenario = caller_scenario(tmp_path, "demo_menu", [
         pause(3500), key("2"), pause(6000), speak(), pause(8000)], hang_up(2), codec="PCMA")
-    with switchboard(config, data=data) as (port, proc), RtpCapture(media_port) as capture:
-        caller = start_scripted_caller(port, scenario, media_port, log, number="101")
-        try:
-            finished(caller, "caller", timeout=45)
-        finally:
-            stop(caller)
-        capture.stop()
-        output = drains_at_once(proc)
-
-    audio = capture.heard()
+    audio, output = scripted_call(config, data, scenario, log, timeout=45, number="101")
     answered, pressed = at(log, "answered"), at(log, "key")
     greeting = heard(audio, say("greeting"), answered - 0.5, answered + 1.5, "the greeting")
     heard(audio, say("ivr_main")[:4000], greeting.end - 0.1, greeting.end + 0.6, "the menu")

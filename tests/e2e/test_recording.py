@@ -4,19 +4,14 @@ that it only connects to (``media.rtpengine: host:port``), which must outlive it
 
 from __future__ import annotations
 
-import os
-import socket
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
-from switchboard.media.ng import bdecode
-from switchboard.media.rtpengine_daemon import RtpEngineDaemon
 from switchboard.media.wav import load_wav
 
+from ..rtpengine import RunningRtpEngine, ng
 from .audio import best_match, pcap_audio
 from .sipp import (
     agents_yaml,
@@ -57,60 +52,21 @@ queues:
 """
 
 
-def ng(address: tuple[str, int], command: bytes) -> dict[str, object]:
-    """One NG request (a fresh cookie each time: rtpengine answers a known one from cache)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
-        sock.settimeout(1.0)
-        sock.sendto(os.urandom(6).hex().encode() + b" " + command, address)
-        answer = bdecode(sock.recv(65535).partition(b" ")[2])
-    assert isinstance(answer, dict)
-    return answer
-
-
-class External:
-    """An rtpengine started by the test, not by switchboard: stopped by its PID."""
-
-    def __init__(self, base: Path) -> None:
-        self.ng = ("127.0.0.1", free_udp_port())
-        self.dtmf = ("127.0.0.1", free_udp_port())
-        self.recordings = base / "spool"
-        self.recordings.mkdir(parents=True)
-        daemon = RtpEngineDaemon(interface="127.0.0.1", port_range=(33000, 33199),
-                                 dtmf_dest=self.dtmf, recording_dir=self.recordings,
-                                 log_path=base / "rtpengine.log")
-        with (base / "rtpengine.log").open("wb") as log:
-            self.proc = subprocess.Popen(daemon.command(self.ng[1]), stdout=log, stderr=log)
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                if ng(self.ng, b"d7:command4:pinge").get("result") == b"pong":
-                    break
-            except TimeoutError:
-                assert self.proc.poll() is None, (base / "rtpengine.log").read_text()
-                assert time.monotonic() < deadline, "rtpengine did not answer"
-
-    def yaml(self) -> str:
-        return (f"\nmedia:\n  driver: rtpengine\n  rtpengine: {self.ng[0]}:{self.ng[1]}\n"
-                f"  rtpengine_dtmf: {self.dtmf[0]}:{self.dtmf[1]}\n"
-                f"  rtpengine_recording_dir: {self.recordings}\n")
-
-    def stop(self) -> None:
-        self.proc.terminate()
-        try:
-            self.proc.wait(5)
-        except subprocess.TimeoutExpired:
-            self.proc.kill()
-            self.proc.wait(5)
+def running_yaml(daemon: RunningRtpEngine) -> str:
+    """The ``media:`` section that makes switchboard use ``daemon`` (not start its own)."""
+    return (f"\nmedia:\n  driver: rtpengine\n  rtpengine: {daemon.ng[0]}:{daemon.ng[1]}\n"
+            f"  rtpengine_dtmf: {daemon.dtmf[0]}:{daemon.dtmf[1]}\n"
+            f"  rtpengine_recording_dir: {daemon.recordings}\n")
 
 
 @pytest.fixture(params=["inprocess", "rtpengine", "running rtpengine"])
-def media(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[External | str]:
+def media(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[RunningRtpEngine | str]:
     if request.param == "inprocess":
         yield ""
     elif request.param == "rtpengine":
         yield "\nmedia:\n  driver: rtpengine\n"
     else:
-        external = External(tmp_path / "external")
+        external = RunningRtpEngine(tmp_path / "external", (33000, 33199))
         try:
             yield external
         finally:
@@ -118,8 +74,8 @@ def media(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[External |
 
 
 def test_a_recorded_number_leaves_a_wav_of_the_call_that_holds_what_was_said(
-        tmp_path: Path, media: External | str) -> None:
-    media_yaml = media.yaml() if isinstance(media, External) else media
+        tmp_path: Path, media: RunningRtpEngine | str) -> None:
+    media_yaml = running_yaml(media) if isinstance(media, RunningRtpEngine) else media
     config = write_config(tmp_path, RECORDED_QUEUE + agents_yaml("201") + media_yaml)
     data, caller_log, agent_log = tmp_path / "data", tmp_path / "caller.log", tmp_path / "a.log"
     # The agent answers and stays silent; the caller speaks 7 s (SIPp's g711a.pcap), hangs up.
@@ -148,7 +104,7 @@ def test_a_recorded_number_leaves_a_wav_of_the_call_that_holds_what_was_said(
     assert len(recording) / 8000 >= len(voice) / 8000 - 0.5
     reversed_voice = best_match(recording, voice[::-1].copy())
     assert reversed_voice.score < 0.5, "the comparison can fail"
-    if isinstance(media, External):
+    if isinstance(media, RunningRtpEngine):
         # Switchboard only connected to it: the daemon outlives it, with none of its calls.
         assert media.proc.poll() is None, "switchboard stopped an rtpengine it did not start"
         calls = ng(media.ng, b"d7:command4:liste").get("calls")

@@ -4,9 +4,7 @@ through the same MediaEngine interface as the in-process driver; phones are UDP 
 from __future__ import annotations
 
 import asyncio
-import socket
 import struct
-import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -30,7 +28,8 @@ from switchboard.media.rtpengine import RtpEngineMedia
 from switchboard.media.rtpengine_daemon import RtpEngineDaemon
 from switchboard.media.wav import load_wav
 
-from .udp import LOCALHOST, Phone, run, talk
+from ..rtpengine import LOCALHOST, RunningRtpEngine, free_udp_port
+from .udp import Phone, run, talk
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -44,51 +43,17 @@ def tone_frames(frequency: float, seconds: float, *, law: Law) -> list[bytes]:
     return g711.pcm_to_frames(pcm, law)
 
 
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((LOCALHOST, 0))
-        return int(probe.getsockname()[1])
-
-
-class Daemon:
-    def __init__(self, ng: tuple[str, int], dtmf: tuple[str, int], recordings: Path) -> None:
-        self.ng, self.dtmf, self.recordings = ng, dtmf, recordings
-
-
 @pytest.fixture(scope="module")
-def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Daemon]:
+def daemon(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningRtpEngine]:
     """One rtpengine for the module, started and stopped by PID."""
-    base = tmp_path_factory.mktemp("rtpengine")
-    dtmf = (LOCALHOST, free_udp_port())
-    config = RtpEngineDaemon(interface=LOCALHOST, port_range=(32000, 32399), dtmf_dest=dtmf,
-                             recording_dir=base / "recordings", log_path=base / "log")
-    (base / "recordings").mkdir()
-    ng_port = free_udp_port()
-    with (base / "log").open("wb") as log:
-        proc = subprocess.Popen(config.command(ng_port), stdout=log, stderr=log)
+    running = RunningRtpEngine(tmp_path_factory.mktemp("rtpengine"), (32000, 32399))
     try:
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as ping:
-            ping.settimeout(0.2)
-            deadline = time.monotonic() + 10
-            while True:
-                ping.sendto(b"1 d7:command4:pinge", (LOCALHOST, ng_port))
-                try:
-                    if b"pong" in ping.recv(100):
-                        break
-                except TimeoutError:
-                    assert proc.poll() is None, (base / "log").read_text()
-                    assert time.monotonic() < deadline, "rtpengine did not answer"
-        yield Daemon((LOCALHOST, ng_port), dtmf, base / "recordings")
+        yield running
     finally:
-        proc.terminate()
-        try:
-            proc.wait(5)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(5)
+        running.stop()
 
 
-async def engine(daemon: Daemon, events: list[MediaEvent], tmp: Path) -> RtpEngineMedia:
+async def engine(daemon: RunningRtpEngine, events: list[MediaEvent], tmp: Path) -> RtpEngineMedia:
     media = RtpEngineMedia(daemon.ng, events.append, dtmf=daemon.dtmf,
                            recording_dir=daemon.recordings, work_dir=tmp / "work")
     await media.start()
@@ -144,7 +109,7 @@ def test_an_ng_request_nobody_answers_fails_after_its_retries() -> None:
     run(scenario())
 
 
-def test_rtpengine_errors_come_back_as_ng_errors(daemon: Daemon) -> None:
+def test_rtpengine_errors_come_back_as_ng_errors(daemon: RunningRtpEngine) -> None:
     async def scenario() -> None:
         client = NgClient(*daemon.ng)
         await client.start()
@@ -159,7 +124,7 @@ def test_rtpengine_errors_come_back_as_ng_errors(daemon: Daemon) -> None:
 # ---------------------------------------------------------------------- the driver
 
 
-def test_the_rtpengine_driver_is_a_media_engine(daemon: Daemon, tmp_path: Path) -> None:
+def test_the_rtpengine_driver_is_a_media_engine(daemon: RunningRtpEngine, tmp_path: Path) -> None:
     async def scenario() -> None:
         media: MediaEngine = await engine(daemon, [], tmp_path)
         assert isinstance(media, MediaEngine)
@@ -174,7 +139,7 @@ def test_the_rtpengine_driver_is_a_media_engine(daemon: Daemon, tmp_path: Path) 
 
 
 def test_a_bridge_carries_audio_both_ways_transcoded_and_keys_are_reported(
-    daemon: Daemon, tmp_path: Path
+    daemon: RunningRtpEngine, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -219,7 +184,7 @@ def test_a_bridge_carries_audio_both_ways_transcoded_and_keys_are_reported(
 
 
 def test_a_prompt_is_played_and_its_end_reported_and_a_loop_goes_on_until_stopped(
-    daemon: Daemon, tmp_path: Path
+    daemon: RunningRtpEngine, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -256,7 +221,7 @@ def test_a_prompt_is_played_and_its_end_reported_and_a_loop_goes_on_until_stoppe
 
 
 def test_while_a_bridged_agent_hears_the_whisper_the_caller_is_held_back(
-    daemon: Daemon, tmp_path: Path
+    daemon: RunningRtpEngine, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -284,7 +249,7 @@ def test_while_a_bridged_agent_hears_the_whisper_the_caller_is_held_back(
     run(scenario(), timeout=30)
 
 
-def test_a_call_recording_mixes_both_parties(daemon: Daemon, tmp_path: Path) -> None:
+def test_a_call_recording_mixes_both_parties(daemon: RunningRtpEngine, tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
         media = await engine(daemon, events, tmp_path)
@@ -320,7 +285,7 @@ def test_a_call_recording_mixes_both_parties(daemon: Daemon, tmp_path: Path) -> 
 
 
 def test_a_voicemail_ends_on_silence_or_at_its_maximum_length(
-    daemon: Daemon, tmp_path: Path
+    daemon: RunningRtpEngine, tmp_path: Path
 ) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
