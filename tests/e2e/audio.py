@@ -252,6 +252,13 @@ class Heard:
         # template run up to 0.25 s past the end of the capture (scored as silence there).
         padded = np.concatenate((self.pcm, np.zeros(RATE // 4, dtype=np.int16)))
         found = best_match(padded, template, lo, hi)
+        if found.score < WHOLE:
+            # Heard with a hiccup? A sender that stalls skips its late slots (the RTP
+            # timestamps jump, the receiver plays silence there), which shifts the rest of
+            # the prompt: match it piece by piece across such gaps.
+            pieced = match_across_gaps(padded, template, lo, hi)
+            if pieced.score > found.score:
+                found = pieced
         return Match(self.start + found.start, self.start + found.end, found.score)
 
     def loudness(self, start: float, end: float) -> float:
@@ -310,6 +317,53 @@ def best_match(signal: npt.ArrayLike, template: npt.ArrayLike, lo: int = 0,
         return Match(lo / RATE, (lo + n) / RATE, 0.0)
     best = int(np.argmax(scores))
     return Match((lo + best) / RATE, (lo + best + n) / RATE, float(scores[best]))
+
+
+WHOLE = 0.9  # a template played unchanged through G.711 scores ~0.99
+PIECE = RATE // 2  # 0.5 s pieces
+MAX_GAP = round(0.3 * RATE)  # the longest gap one piece may follow
+MAX_GAPS = round(1.0 * RATE)  # all gaps of one template together
+
+
+def match_across_gaps(signal: npt.ArrayLike, template: npt.ArrayLike, lo: int = 0,
+                      hi: int | None = None) -> Match:
+    """``template`` matched in 0.5 s pieces, the first starting between ``lo`` and ``hi``
+    (samples), each other one where the one before ended or up to 0.3 s later (1 s of gaps
+    in all): how a prompt sounds after its sender stalled and skipped slots. The score is
+    the pieces' scores weighted by their energy, so a prompt heard whole with gaps scores as
+    high as one heard without; silent pieces only advance. As ``best_match``, in seconds."""
+    x = np.asarray(signal)
+    y = np.asarray(template, dtype=np.float64)
+    hi = len(x) if hi is None else hi
+    position = None
+    total_gap = 0
+    weighted = weights = 0.0
+    first = 0
+    for offset in range(0, len(y), PIECE):
+        piece = y[offset:offset + PIECE]
+        centred = piece - piece.mean()
+        energy = float(np.dot(centred, centred))
+        if energy <= len(piece) * 4.0:  # silence in the template: nothing to match
+            if position is not None:
+                position += len(piece)
+            continue
+        if position is None:
+            search_lo, search_hi = lo + offset, hi + offset
+        else:
+            search_lo = position
+            search_hi = position + min(MAX_GAP, MAX_GAPS - total_gap)
+        found = best_match(x, piece, search_lo, search_hi)
+        at = round(found.start * RATE)
+        if position is None:
+            first = at - offset
+        else:
+            total_gap += at - position
+        position = at + len(piece)
+        weighted += found.score * energy
+        weights += energy
+    if position is None or weights == 0:
+        return Match(lo / RATE, (lo + len(y)) / RATE, 0.0)
+    return Match(first / RATE, position / RATE, weighted / weights)
 
 
 def prompt_pcm(paths: Iterable[Path]) -> npt.NDArray[np.int16]:
