@@ -79,6 +79,7 @@ class QueueManager:
     def __init__(self, sb: Switchboard) -> None:
         self.sb = sb
         self.queues: dict[str, QueueRuntime] = {}
+        self._on_shifts: set[str] = set()  # members of any queue with a work schedule
         for name, cfg in sb.config.queues.items():
             members, penalty = _resolve_members(sb, cfg)
             self.queues[name] = q = QueueRuntime(name, cfg, members, penalty)
@@ -86,6 +87,7 @@ class QueueManager:
                 sb.agents[aid].queues.append(name)
                 if sb.agents[aid].config.schedule is not None:
                     q.on_shifts.add(aid)
+                    self._on_shifts.add(aid)
                 reason = sb.agents[aid].reason
                 if reason is not None:
                     q.unavailable[aid] = reason
@@ -260,14 +262,17 @@ class QueueManager:
         sb = self.sb
         if not sb.free:
             return
-        by_id = sb.agents
-        free = {aid for aid in sb.free if by_id[aid].config.schedule is None
-                or sb.why_unavailable(by_id[aid], now) is None}
-        if len(free) < len(sb.free):
+        queues = [q for q in self.queues.values() if q.entries]
+        if not queues:
+            return  # nobody waits
+        free = set(sb.free)
+        off_shift = [aid for aid in self._on_shifts.intersection(free)
+                     if sb.why_unavailable(sb.agents[aid], now) is not None]
+        if off_shift:
+            free.difference_update(off_shift)
             self._wake_at_next_minute(now)  # someone's shift may start: look again then
         if not free:
             return
-        queues = [q for q in self.queues.values() if q.entries]
         if len(queues) == 1:
             order: list[QueueEntry] = queues[0].entries
         else:
@@ -279,7 +284,10 @@ class QueueManager:
                 continue
             q = self.queues[entry.queue]
             index = q.index
-            cands = sorted([m for m in free if m in index], key=index.__getitem__)
+            if len(free) * 4 < len(index):  # a few free agents: sort them
+                cands = sorted([m for m in free if m in index], key=index.__getitem__)
+            else:  # many: walk the members, already in order
+                cands = [m for m in q.members if m in free]
             if not cands:
                 continue
             fresh = [m for m in cands if m not in entry.tried]
