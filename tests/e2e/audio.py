@@ -321,6 +321,8 @@ def best_match(signal: npt.ArrayLike, template: npt.ArrayLike, lo: int = 0,
 
 WHOLE = 0.9  # a template played unchanged through G.711 scores ~0.99
 PIECE = RATE // 2  # 0.5 s pieces
+MIN_PIECE = RATE // 16  # a piece with a gap inside is halved down to this
+PARTLY = 0.5  # a piece cut by a gap scores at least about this (its larger part fits)
 MAX_GAP = round(0.3 * RATE)  # the longest gap one piece may follow
 MAX_GAPS = round(1.0 * RATE)  # all gaps of one template together
 
@@ -329,38 +331,56 @@ def match_across_gaps(signal: npt.ArrayLike, template: npt.ArrayLike, lo: int = 
                       hi: int | None = None) -> Match:
     """``template`` matched in 0.5 s pieces, the first starting between ``lo`` and ``hi``
     (samples), each other one where the one before ended or up to 0.3 s later (1 s of gaps
-    in all): how a prompt sounds after its sender stalled and skipped slots. The score is
+    in all): how a prompt sounds after its sender stalled and skipped slots. A piece that
+    partly fits (a gap inside it) is matched in halves, down to 1/16 s. The score is
     the pieces' scores weighted by their energy, so a prompt heard whole with gaps scores as
     high as one heard without; silent pieces only advance. As ``best_match``, in seconds."""
     x = np.asarray(signal)
     y = np.asarray(template, dtype=np.float64)
     hi = len(x) if hi is None else hi
+    gaps = [0]  # samples of gap used so far
+
+    def place(piece: FloatArray, search_lo: int, search_hi: int
+              ) -> tuple[float, float, int, int]:
+        """(score * energy, energy, start, end) of ``piece`` starting in the window."""
+        centred = piece - piece.mean()
+        energy = float(np.dot(centred, centred))
+        if energy <= len(piece) * 4.0:  # silence in the template: nothing to match
+            return 0.0, 0.0, search_lo, search_lo + len(piece)
+        found = best_match(x, piece, search_lo, search_hi)
+        at = round(found.start * RATE)
+        whole = (found.score * energy, energy, at, at + len(piece))
+        if not PARTLY <= found.score < WHOLE or len(piece) < 2 * MIN_PIECE:
+            return whole  # there, or not there at all (not even the larger part of it)
+        half = len(piece) // 2
+        w1, e1, start, middle = place(piece[:half], search_lo, search_hi)
+        slack = min(MAX_GAP, MAX_GAPS - gaps[0])
+        w2, e2, second, stop = place(piece[half:], middle, middle + slack)
+        if (w1 + w2) / max(e1 + e2, 1e-9) <= found.score:
+            return whole
+        gaps[0] += second - middle
+        return w1 + w2, e1 + e2, start, stop
+
     position = None
-    total_gap = 0
     weighted = weights = 0.0
     first = 0
     for offset in range(0, len(y), PIECE):
         piece = y[offset:offset + PIECE]
-        centred = piece - piece.mean()
-        energy = float(np.dot(centred, centred))
-        if energy <= len(piece) * 4.0:  # silence in the template: nothing to match
-            if position is not None:
-                position += len(piece)
-            continue
         if position is None:
             search_lo, search_hi = lo + offset, hi + offset
         else:
             search_lo = position
-            search_hi = position + min(MAX_GAP, MAX_GAPS - total_gap)
-        found = best_match(x, piece, search_lo, search_hi)
-        at = round(found.start * RATE)
+            search_hi = position + min(MAX_GAP, MAX_GAPS - gaps[0])
+        w, e, at, end = place(piece, search_lo, search_hi)
+        if e == 0.0 and position is None:
+            continue  # leading silence: the first voiced piece places the template
         if position is None:
             first = at - offset
         else:
-            total_gap += at - position
-        position = at + len(piece)
-        weighted += found.score * energy
-        weights += energy
+            gaps[0] += at - position
+        position = end
+        weighted += w
+        weights += e
     if position is None or weights == 0:
         return Match(lo / RATE, (lo + len(y)) / RATE, 0.0)
     return Match(first / RATE, position / RATE, weighted / weights)
