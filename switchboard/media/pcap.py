@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import struct
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
-from .g711 import Law
+from .g711 import FRAME_SAMPLES, Law, encode
 from .recorder import Recording
 from .rtp import RtpError, parse_rtp_header
 from .wav import WavWriter, write_wav
@@ -17,13 +19,18 @@ __all__ = ["pcap_to_wav"]
 _LAWS = {0: Law.ULAW, 8: Law.ALAW}
 
 
-def pcap_to_wav(pcap: Path, wav: Path, peer_port: int, max_seconds: float | None) -> float:
+def pcap_to_wav(pcap: Path, wav: Path, peer_port: int, max_seconds: float | None,
+                played: Sequence[tuple[float, npt.NDArray[np.int16]]] = (),
+                started: float | None = None) -> float:
     """Mix a leg's rtpengine recording into an 8 kHz WAV; its length in seconds.
 
     The pcap (raw IPv4 or Ethernet frames) holds the RTP that rtpengine received for one
     leg: what reached ``peer_port`` came from the leg's endpoint, the rest from its
     partner. Both are laid on the recording's time line by arrival time, as the in-process
-    recorder does.
+    recorder does. ``played``: (UNIX time, 8 kHz audio) that rtpengine played to the leg,
+    which it did not receive, so the pcap lacks it; it is mixed in as the leg heard it.
+    ``started``: when the recording began (UNIX time), where the WAV starts, as the
+    in-process recorder's (else just before the first packet).
     """
     data = pcap.read_bytes()
     if len(data) < 24:
@@ -59,10 +66,17 @@ def pcap_to_wav(pcap: Path, wav: Path, peer_port: int, max_seconds: float | None
         when = seconds + fraction / (1e9 if nano else 1e6)
         payload = rtp[header.payload_start : header.payload_end]
         packets.append((when, 0 if dest == peer_port else 1, payload, law))
+    for start, pcm in played:
+        for index in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            frame = encode(pcm[index:index + FRAME_SAMPLES], Law.ULAW)
+            packets.append((start + index / 8000, 1, frame, Law.ULAW))
+    packets.sort(key=lambda packet: packet[0])
     if not packets:
         write_wav(wav, np.zeros(0, np.int16))
         return 0.0
     start = packets[0][0] - 0.020
+    if started is not None:
+        start = min(start, started)
     recording = Recording(start, tracks=2, max_seconds=max_seconds)
     writer = WavWriter(wav)
     try:

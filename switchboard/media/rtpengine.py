@@ -51,6 +51,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+import numpy.typing as npt
 
 from .engine import DtmfReceived, MediaEvent, PlayFinished, RecordingFinished
 from .ng import NgClient, NgError, Value
@@ -112,6 +113,33 @@ def media_address(body: object) -> tuple[str, int]:
 
 
 @dataclass
+class _Played:
+    """What rtpengine played to a leg (files back to back, over and over if ``loop``) and
+    when (UNIX time; ``end`` None while it plays): a call recording mixes it in, since
+    rtpengine's pcap holds only the packets it received."""
+
+    start: float
+    files: tuple[Path, ...]
+    loop: bool
+    end: float | None = None
+
+    def heard(self, since: float, until: float, audio: AudioCache
+              ) -> tuple[float, npt.NDArray[np.int16]] | None:
+        """(start, 8 kHz audio) of what was heard of it between ``since`` and ``until``."""
+        pcm = np.concatenate([audio.load(f).pcm for f in self.files] or [np.zeros(0, np.int16)])
+        start = max(self.start, since)
+        end = min(until, self.end if self.end is not None else until)
+        if not self.loop:
+            end = min(end, self.start + len(pcm) / 8000)
+        first, last = round((start - self.start) * 8000), round((end - self.start) * 8000)
+        if last <= first or not len(pcm):
+            return None
+        if self.loop:
+            pcm = np.tile(pcm, last // len(pcm) + 1)
+        return start, pcm[first:last]
+
+
+@dataclass
 class _Leg:
     leg_id: str
     call_id: str
@@ -123,6 +151,7 @@ class _Leg:
     blocking: str | None = None  # the partner whose audio is held back for a whisper
     play_generation: int = 0
     play_timer: asyncio.TimerHandle | None = None
+    playing: _Played | None = None
     recordings: dict[RecordingKind, _CallRecording | _Voicemail] = field(default_factory=dict)
     releasing: asyncio.Future[None] | None = None  # release() under way
 
@@ -163,6 +192,7 @@ class _CallRecording:
     started: float
     max_seconds: float | None
     timer: asyncio.TimerHandle | None = None
+    played: list[_Played] = field(default_factory=list)
 
 
 class _DtmfLog(asyncio.DatagramProtocol):
@@ -402,6 +432,10 @@ class RtpEngineMedia:
         self._cancel_play(leg)
         leg.play_generation += 1
         generation = leg.play_generation
+        leg.playing = _Played(time.time(), tuple(Path(f) for f in files), loop)
+        recording = leg.recordings.get("call")
+        if isinstance(recording, _CallRecording):
+            recording.played.append(leg.playing)
         duration = answer.get("duration")
         seconds = duration / 1000 if isinstance(duration, int) and duration > 0 else 0.0
         delay = seconds * _LOOP_TIMES if loop else seconds
@@ -414,6 +448,7 @@ class RtpEngineMedia:
         if leg.play_generation != generation or self._legs.get(leg.leg_id) is not leg:
             return
         leg.play_timer = None
+        self._played_until(leg)
         if leg.blocking is not None:
             asyncio.get_running_loop().create_task(self._unblock(leg))
         if not loop:
@@ -431,10 +466,19 @@ class RtpEngineMedia:
         await self._unblock(leg)
 
     def _cancel_play(self, leg: _Leg) -> None:
+        self._played_until(leg)
         leg.play_generation += 1
         if leg.play_timer is not None:
             leg.play_timer.cancel()
             leg.play_timer = None
+
+    @staticmethod
+    def _played_until(leg: _Leg) -> None:
+        """What played to the leg ended (or was stopped) now."""
+        if leg.playing is not None:
+            if leg.playing.end is None:
+                leg.playing.end = time.time()
+            leg.playing = None
 
     async def _block(self, leg: _Leg, partner_id: str) -> None:
         """Hold back the partner's audio towards ``leg`` (a whisper plays to it)."""
@@ -508,6 +552,8 @@ class RtpEngineMedia:
             except NgError as error:
                 raise OSError(str(error)) from None
             rec = _CallRecording(path, time.time(), max_seconds)
+            if leg.playing is not None:  # playing already: what is left of it is recorded
+                rec.played.append(leg.playing)
             if max_seconds is not None:
                 rec.timer = running.call_later(
                     max_seconds, lambda: running.create_task(
@@ -567,9 +613,16 @@ class RtpEngineMedia:
         duration = 0.0
         if pcaps:
             running = asyncio.get_running_loop()
+            ended = time.time()
+
+            def convert(pcap: Path) -> float:
+                heard = [part for played in rec.played
+                         if (part := played.heard(rec.started, ended, self.audio)) is not None]
+                return pcap_to_wav(pcap, rec.path, leg.local[1], rec.max_seconds, heard,
+                                   rec.started)
+
             try:
-                duration = await running.run_in_executor(
-                    None, pcap_to_wav, pcaps[-1], rec.path, leg.local[1], rec.max_seconds)
+                duration = await running.run_in_executor(None, convert, pcaps[-1])
             except (OSError, ValueError):
                 log.exception("converting the recording %s failed", pcaps[-1])
                 reason = "error"

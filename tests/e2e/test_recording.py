@@ -12,24 +12,28 @@ import pytest
 from switchboard.media.wav import load_wav
 
 from ..rtpengine import RunningRtpEngine, ng
-from .audio import best_match, pcap_audio
+from .audio import Heard, pcap_audio
 from .sipp import (
     agents_yaml,
     drains_at_once,
+    events,
     finished,
     free_udp_port,
     register_agent,
     start_agent,
+    start_caller,
     stop,
     switchboard,
     write_config,
 )
 from .test_listening import (
     HEARD,
+    NOT_HEARD,
     VOICE_PCAP,
     caller_scenario,
     hang_up,
     pause,
+    say,
     speak,
     start_scripted_caller,
 )
@@ -97,12 +101,13 @@ def test_a_recorded_number_leaves_a_wav_of_the_call_that_holds_what_was_said(
 
     files = sorted((data / "recordings").rglob("*.wav"))
     assert len(files) == 1, f"one recording: {list(data.rglob('*'))}\n{output[-3000:]}"
-    recording = load_wav(files[0])
+    # Laid out by arrival time: across a gap or two where the server stalled.
+    recording = Heard(0.0, load_wav(files[0]))
     voice = pcap_audio(VOICE_PCAP)
-    found = best_match(recording, voice)
+    found = recording.find(voice)
     assert found.score >= HEARD, f"the caller's speech in the recording: {found}"
-    assert len(recording) / 8000 >= len(voice) / 8000 - 0.5
-    reversed_voice = best_match(recording, voice[::-1].copy())
+    assert recording.seconds >= len(voice) / 8000 - 0.5
+    reversed_voice = recording.find(voice[::-1].copy())
     assert reversed_voice.score < 0.5, "the comparison can fail"
     if isinstance(media, RunningRtpEngine):
         # Switchboard only connected to it: the daemon outlives it, with none of its calls.
@@ -112,3 +117,42 @@ def test_a_recorded_number_leaves_a_wav_of_the_call_that_holds_what_was_said(
         # Its spool keeps nothing of ours once the WAV is written.
         left = [p for p in media.recordings.rglob("*") if p.is_file()]
         assert left == [], f"left in rtpengine's spool: {left}"
+
+
+def test_the_hold_music_a_recorded_caller_hears_is_in_the_recording(
+        tmp_path: Path, media: RunningRtpEngine | str) -> None:
+    # rtpengine's own recording holds only the packets it received: what it played to the
+    # caller (here the hold music) is mixed in by the driver, as the in-process recorder
+    # hears it.
+    media_yaml = running_yaml(media) if isinstance(media, RunningRtpEngine) else media
+    config = write_config(tmp_path, RECORDED_QUEUE + agents_yaml("201") + media_yaml)
+    data, caller_log, agent_log = tmp_path / "data", tmp_path / "caller.log", tmp_path / "a.log"
+    with switchboard(config, data=data) as (port, proc):
+        agent_port = free_udp_port()
+        # The agent holds 1 s after answering, for 2 s; the caller hangs up after 5 s.
+        agent = start_agent("agent_holds.xml", agent_port, agent_log, "-m", "1", "-d", "2000",
+                            "-mp", str(free_udp_port()), timeout=40)
+        caller = None
+        try:
+            register_agent("201", port, agent_port)
+            caller = start_caller(port, "100", "+380671110082", caller_log, 5000,
+                                  "-mp", str(free_udp_port()), timeout=40)
+            finished(caller, "caller put on hold", timeout=45)
+            finished(agent, "agent who holds and resumes", timeout=15)
+        finally:
+            stop(agent, *([caller] if caller else []))
+        output = drains_at_once(proc)
+    assert [x["answered"] for x in events(agent_log, "hold")] == ["inactive"]
+
+    files = sorted((data / "recordings").rglob("*.wav"))
+    assert len(files) == 1, f"one recording: {list(data.rglob('*'))}\n{output[-3000:]}"
+    # Laid out by arrival time, as heard: across a gap or two if the player stalled.
+    recording = Heard(0.0, load_wav(files[0]))
+    music = say("music_on_hold")
+    held = recording.find(music[:12000])  # the hold's first 1.5 s, from the start
+    assert held.score >= HEARD, f"the hold music in the recording: {held}"
+    assert 0.5 <= held.start <= 2.5, f"the hold began about 1 s into the recording: {held}"
+    # The music stopped with the hold (about 2 s), and nothing else was played.
+    after = recording.find(music[:8000], held.start + 3.0)
+    assert after.score < NOT_HEARD, f"music after the hold ended: {after}"
+    assert recording.find(say("greeting")).score < NOT_HEARD, "the comparison can fail"
