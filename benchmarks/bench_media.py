@@ -414,7 +414,9 @@ def run_step(
         started = time.monotonic()
         ports = engine.call(
             cmd="legs",
-            legs=[[f"leg{i}", phone_ports[i % PHONE_SOCKETS], pts[i]] for i in range(legs)],
+            # As `switchboard run` allocates them: the two legs of a call name that call.
+            legs=[[f"leg{i}", phone_ports[i % PHONE_SOCKETS], pts[i],
+                   f"call{i // 2 if scenario == 'bridged' else i}"] for i in range(legs)],
         )["ports"]
         if scenario == "bridged":
             engine.call(cmd="bridge", pairs=[[f"leg{i}", f"leg{i + 1}"] for i in range(0, legs, 2)])
@@ -544,9 +546,9 @@ async def _engine_host() -> None:
         if command == "legs":
 
             async def leg(item: list[Any]) -> int:
-                leg_id, phone_port, pt = item
+                leg_id, phone_port, pt, call = item
                 assert engine is not None
-                _, port = await engine.allocate(leg_id)
+                _, port = await engine.allocate(leg_id, call=call)
                 leg_ids.append(leg_id)
                 await engine.set_remote(leg_id, HOST, phone_port, pt)
                 return port

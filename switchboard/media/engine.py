@@ -96,8 +96,10 @@ class MediaEngine(Protocol):
     ``KeyError`` / ``ValueError``; ``release`` of an unknown id is a no-op.
     """
 
-    async def allocate(self, leg_id: str) -> tuple[str, int]:
-        """Reserve media for a leg; return the (ip, port) to advertise in its SDP."""
+    async def allocate(self, leg_id: str, *, call: str | None = None) -> tuple[str, int]:
+        """Reserve media for a leg; return the (ip, port) to advertise in its SDP. ``call``
+        names the core call the leg belongs to (legs of one call may be kept together: the
+        rtpengine driver bridges them in one pass); None for a leg of no inbound call."""
         ...
 
     async def set_remote(
@@ -204,8 +206,8 @@ class InProcessMedia:
         self._recorders: dict[str, dict[RecordingKind, Recorder]] = {}
         self._recordings_started = 0
 
-    async def allocate(self, leg_id: str) -> tuple[str, int]:
-        return await self.relay.open_leg(leg_id)
+    async def allocate(self, leg_id: str, *, call: str | None = None) -> tuple[str, int]:
+        return await self.relay.open_leg(leg_id)  # one relay: any two legs bridge alike
 
     async def set_remote(
         self,

@@ -140,20 +140,39 @@ class _Played:
 
 
 @dataclass
+class _Group:
+    """One rtpengine call: the legs of one core call (``key``), each with tags of its own."""
+
+    call_id: str
+    key: str | None  # the core call's id (None: a leg of its own)
+    tags: int = 0  # legs allocated in it so far: numbers their tags
+    legs: int = 0  # legs in it not released yet
+
+
+@dataclass
 class _Leg:
     leg_id: str
-    call_id: str
+    group: _Group
+    peer_tag: str  # the leg's endpoint
+    pbx_tag: str  # switchboard's side of it
     local: tuple[str, int]  # rtpengine's port for the peer (what the peer's SDP gets)
     target: tuple[str, int]  # where rtpengine sends the pbx side's audio
     peer: tuple[str, int, int, int | None] | None = None  # ip, port, pt, telephone-event pt
     facing: tuple[str, int] | None = None  # rtpengine's port for the pbx side
     partner: str | None = None
+    direct: bool = False  # paired with its partner's endpoint in rtpengine (one pass)
+    offerer: bool = False  # of a direct pair, the leg whose tag made the offer
     blocking: str | None = None  # the partner whose audio is held back for a whisper
     play_generation: int = 0
     play_timer: asyncio.TimerHandle | None = None
     playing: _Played | None = None
     recordings: dict[RecordingKind, _CallRecording | _Voicemail] = field(default_factory=dict)
     releasing: asyncio.Future[None] | None = None  # release() under way
+
+    @property
+    def call_id(self) -> str:
+        """The rtpengine call the leg is in."""
+        return self.group.call_id
 
 
 class _Taps:
@@ -237,7 +256,8 @@ class RtpEngineMedia:
         self._prefix = f"sb-{os.urandom(4).hex()}"
         self._legs: dict[str, _Leg] = {}
         self._calls = itertools.count(1)
-        self._by_call: dict[str, str] = {}
+        self._groups: dict[str, _Group] = {}  # by core call id
+        self._by_tag: dict[tuple[str, str], str] = {}  # (rtpengine call, peer tag) -> leg
         self._play_requests: dict[str, object] = {}
         self._playlists: OrderedDict[str, Path] = OrderedDict()
         self._sink: socket.socket | None = None
@@ -280,21 +300,35 @@ class RtpEngineMedia:
         except KeyError:
             raise KeyError(f"no media leg {leg_id!r}") from None
 
-    async def allocate(self, leg_id: str) -> tuple[str, int]:
+    async def allocate(self, leg_id: str, *, call: str | None = None) -> tuple[str, int]:
+        """Reserve media for a leg. Legs of one ``call`` (the core call's id) share an
+        rtpengine call, so that bridging them pairs their endpoints directly."""
         if leg_id in self._legs:
             raise ValueError(f"media leg {leg_id!r} exists already")
-        # Our own Call-ID (a counter): rtpengine names its files after it, escaping what a
-        # SIP Call-ID may hold ("@" becomes "%40"); the leg's id goes in as the label.
-        call_id = f"{self._prefix}-{next(self._calls)}"
+        group = self._groups.get(call) if call is not None else None
+        if group is None:
+            # Our own Call-ID (a counter): rtpengine names its files after it, escaping what
+            # a SIP Call-ID may hold ("@" becomes "%40"); the leg's id goes in as the label.
+            group = _Group(f"{self._prefix}-{next(self._calls)}", call)
+            if call is not None:
+                self._groups[call] = group
+        group.tags += 1
+        pbx_tag, peer_tag = f"{PBX}-{group.tags}", f"{PEER}-{group.tags}"
         ip, port = self.sink
-        answer = await self.client.request({
-            "command": "offer", "call-id": call_id, "from-tag": PBX,
-            "sdp": sdp(ip, port, 0, 101), "codec": {"transcode": ["PCMA"]},
-            "flags": ["port latching"], "label": leg_id,
-        })
-        local = media_address(answer.get("sdp"))
-        self._legs[leg_id] = _Leg(leg_id, call_id, local, (ip, port))
-        self._by_call[call_id] = leg_id
+        try:
+            answer = await self.client.request({
+                "command": "offer", "call-id": group.call_id, "from-tag": pbx_tag,
+                "sdp": sdp(ip, port, 0, 101), "codec": {"transcode": ["PCMA"]},
+                "flags": ["port latching"], "label": leg_id,
+            })
+            local = media_address(answer.get("sdp"))
+        except BaseException:
+            if group.legs == 0 and self._groups.get(call or "") is group:
+                del self._groups[call or ""]
+            raise
+        group.legs += 1
+        self._legs[leg_id] = _Leg(leg_id, group, peer_tag, pbx_tag, local, (ip, port))
+        self._by_tag[(group.call_id, peer_tag)] = leg_id
         return local
 
     async def set_remote(
@@ -311,6 +345,10 @@ class RtpEngineMedia:
             raise ValueError(f"payload type {payload_type} is neither PCMU (0) nor PCMA (8)")
         renegotiating = leg.peer is not None
         leg.peer = (ip, port, payload_type, telephone_event_pt)
+        if renegotiating and leg.direct and leg.partner in self._legs:
+            partner = self._legs[leg.partner]  # paired directly: pair again, same roles
+            await (self._pair(leg, partner) if leg.offerer else self._pair(partner, leg))
+            return
         if renegotiating:
             await self._offer(leg)
         await self._answer(leg)
@@ -318,8 +356,9 @@ class RtpEngineMedia:
     async def _offer(self, leg: _Leg) -> None:
         ip, port = leg.target
         await self.client.request({
-            "command": "offer", "call-id": leg.call_id, "from-tag": PBX, "to-tag": PEER,
-            "sdp": sdp(ip, port, 0, 101), "codec": {"transcode": ["PCMA"]},
+            "command": "offer", "call-id": leg.call_id, "from-tag": leg.pbx_tag,
+            "to-tag": leg.peer_tag, "sdp": sdp(ip, port, 0, 101),
+            "codec": {"transcode": ["PCMA"]},
             "flags": ["port latching"],
         })
 
@@ -328,10 +367,43 @@ class RtpEngineMedia:
             return
         ip, port, pt, te = leg.peer
         answer = await self.client.request({
-            "command": "answer", "call-id": leg.call_id, "from-tag": PBX, "to-tag": PEER,
-            "sdp": sdp(ip, port, pt, te), "flags": ["port latching"],
+            "command": "answer", "call-id": leg.call_id, "from-tag": leg.pbx_tag,
+            "to-tag": leg.peer_tag, "sdp": sdp(ip, port, pt, te), "flags": ["port latching"],
         })
         leg.facing = media_address(answer.get("sdp"))
+
+    async def _pair(self, first: _Leg, second: _Leg) -> None:
+        """Pair two legs' endpoints in their rtpengine call: each one's audio goes straight
+        to the other (one pass through rtpengine), both keeping their ports (checked by
+        hand against rtpengine 10.5; see docs/media.md)."""
+        assert first.peer is not None and second.peer is not None
+        for command, leg in (("offer", first), ("answer", second)):
+            peer = leg.peer
+            assert peer is not None
+            ip, port, pt, te = peer
+            request: dict[str, Value] = {
+                "command": command, "call-id": first.call_id, "from-tag": first.peer_tag,
+                "to-tag": second.peer_tag, "sdp": sdp(ip, port, pt, te),
+                "flags": ["port latching"],
+            }
+            if command == "offer":
+                request["codec"] = {"transcode": ["PCMU", "PCMA"]}
+            answer = await self.client.request(request)
+            other = second if command == "offer" else first
+            if media_address(answer.get("sdp")) != other.local:
+                log.warning("rtpengine moved media leg %s from port %d to %s: its endpoint "
+                            "still sends to the old one", other.leg_id, other.local[1],
+                            media_address(answer.get("sdp")))
+        first.direct = second.direct = True
+        first.offerer, second.offerer = True, False
+
+    async def _unpair(self, leg: _Leg) -> None:
+        """Pair a directly paired leg's endpoint with switchboard's side again."""
+        leg.direct = leg.offerer = False
+        leg.target = self.sink
+        if leg.peer is not None:
+            await self._offer(leg)
+            await self._answer(leg)
 
     async def _point(self, leg: _Leg, target: tuple[str, int]) -> None:
         """Send the leg's pbx-side audio to ``target`` (and take it from there)."""
@@ -355,8 +427,11 @@ class RtpEngineMedia:
                 raise ValueError(f"media leg {leg.leg_id!r} is recording a voicemail")
         assert leg_a.facing is not None and leg_b.facing is not None
         leg_a.partner, leg_b.partner = b, a
-        await self._point(leg_a, leg_b.facing)
-        await self._point(leg_b, leg_a.facing)
+        if leg_a.group is leg_b.group:  # one rtpengine call: pair the endpoints directly
+            await self._pair(leg_a, leg_b)
+        else:  # two: each one's switchboard side sends to the other's (two passes)
+            await self._point(leg_a, leg_b.facing)
+            await self._point(leg_b, leg_a.facing)
         for leg, other in ((leg_a, b), (leg_b, a)):  # a whisper that started before
             if leg.play_timer is not None and leg.blocking is None:
                 await self._block(leg, other)
@@ -374,7 +449,9 @@ class RtpEngineMedia:
                 continue
             one.partner = None
             await self._unblock(one)
-            if one.leg_id in self._legs:
+            if one.direct:  # both ends are paired again (one alone would go on hearing)
+                await self._unpair(one)
+            elif one.leg_id in self._legs:
                 await self._point(one, self.sink)
 
     async def release(self, leg_id: str) -> None:
@@ -395,7 +472,13 @@ class RtpEngineMedia:
         for kind in list(leg.recordings):
             await self._end_recording(leg, kind, "released")
         self._legs.pop(leg.leg_id, None)
-        self._by_call.pop(leg.call_id, None)
+        self._by_tag.pop((leg.call_id, leg.peer_tag), None)
+        group = leg.group
+        group.legs -= 1
+        if group.legs > 0:
+            return  # the call's other legs go on; its ports go with the last one
+        if group.key is not None and self._groups.get(group.key) is group:
+            del self._groups[group.key]
         with contextlib.suppress(NgError):
             await self.client.request({"command": "delete", "call-id": leg.call_id})
 
@@ -421,7 +504,8 @@ class RtpEngineMedia:
         if not current or self._legs.get(leg_id) is not leg:
             return  # stopped, replaced or released meanwhile
         command: dict[str, Value] = {
-            "command": "play media", "call-id": leg.call_id, "from-tag": PEER, "file": str(path),
+            "command": "play media", "call-id": leg.call_id, "from-tag": leg.peer_tag,
+            "file": str(path),
         }
         if loop:
             command["repeat-times"] = _LOOP_TIMES
@@ -462,7 +546,7 @@ class RtpEngineMedia:
         self._cancel_play(leg)
         with contextlib.suppress(NgError):  # it may just have ended
             await self.client.request(
-                {"command": "stop media", "call-id": leg.call_id, "from-tag": PEER})
+                {"command": "stop media", "call-id": leg.call_id, "from-tag": leg.peer_tag})
         await self._unblock(leg)
 
     def _cancel_play(self, leg: _Leg) -> None:
@@ -488,7 +572,8 @@ class RtpEngineMedia:
         leg.blocking = partner_id
         with contextlib.suppress(NgError):
             await self.client.request(
-                {"command": "block media", "call-id": partner.call_id, "from-tag": PEER})
+                {"command": "block media", "call-id": partner.call_id,
+                 "from-tag": partner.peer_tag})
 
     async def _unblock(self, leg: _Leg) -> None:
         partner = self._legs.get(leg.blocking) if leg.blocking is not None else None
@@ -496,7 +581,8 @@ class RtpEngineMedia:
         if partner is not None:
             with contextlib.suppress(NgError):
                 await self.client.request(
-                    {"command": "unblock media", "call-id": partner.call_id, "from-tag": PEER})
+                    {"command": "unblock media", "call-id": partner.call_id,
+                     "from-tag": partner.peer_tag})
 
     def _playlist(self, paths: list[Path]) -> Path:
         """One 8 kHz WAV file holding ``paths`` back to back (cached; on a worker thread)."""
@@ -644,9 +730,9 @@ class RtpEngineMedia:
         except (ValueError, KeyError, TypeError):
             log.info("rtpengine DTMF log: not understood: %r", data[:200])
             return
-        leg_id = self._by_call.get(call_id)
-        if leg_id is None or tag != PEER or entry.get("type", "DTMF") != "DTMF":
-            return  # another instance's call, or a key forwarded from the partner
+        leg_id = self._by_tag.get((call_id, tag))
+        if leg_id is None or entry.get("type", "DTMF") != "DTMF":
+            return  # another instance's call, or a key forwarded by switchboard's side
         digit = event_to_digit(event)
         if digit is not None:
             self._emit(DtmfReceived(leg_id, digit, duration))

@@ -531,7 +531,7 @@ class SipApp(HoldMixin, TrunkMixin):
         elif isinstance(cmd, c.Ring):
             self._ringback(cmd.call_id)
             for leg in cmd.legs:
-                await self._ring(leg, cmd.caller_id)
+                await self._ring(leg, cmd.caller_id, cmd.call_id)
         elif isinstance(cmd, c.CancelRing):
             for leg_id in cmd.leg_ids:
                 self._cancel(leg_id)
@@ -560,7 +560,7 @@ class SipApp(HoldMixin, TrunkMixin):
         dialog = self.channels.get(call_id)
         if dialog is None or dialog.state != "early" or dialog.server_key is None:
             return
-        ip, port = await self.media.allocate(call_id)
+        ip, port = await self.media.allocate(call_id, call=call_id)
         if dialog.offer is None:
             sdp = make_offer(local_ip=ip, local_port=port)
         else:
@@ -595,7 +595,7 @@ class SipApp(HoldMixin, TrunkMixin):
         self.txl.send_response(dialog.server_key, response, self.loop.time())
         self._forget(dialog)
 
-    async def _ring(self, leg: c.LegTarget, caller_id: str) -> None:
+    async def _ring(self, leg: c.LegTarget, caller_id: str, call: str | None) -> None:
         now = self.loop.time()
         trunk: Trunk | None = None
         if leg.kind == "agent":
@@ -620,7 +620,7 @@ class SipApp(HoldMixin, TrunkMixin):
             target = Uri(user=leg.address, host=trunk.host, port=trunk.port)
             peer = (trunk.host, trunk.port)
             transport = "TCP" if trunk.transport == "tcp" else "UDP"
-        ip, port = await self.media.allocate(leg.leg_id)
+        ip, port = await self.media.allocate(leg.leg_id, call=call)
         offer = make_offer(local_ip=ip, local_port=port)
         call_id = f"{leg.leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
         local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(

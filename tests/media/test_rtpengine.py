@@ -28,7 +28,7 @@ from switchboard.media.rtpengine import RtpEngineMedia
 from switchboard.media.rtpengine_daemon import RtpEngineDaemon
 from switchboard.media.wav import load_wav
 
-from ..rtpengine import LOCALHOST, RunningRtpEngine, free_udp_port
+from ..rtpengine import LOCALHOST, RunningRtpEngine, free_udp_port, ng
 from .udp import Phone, run, talk
 
 pytestmark = pytest.mark.timeout(60)
@@ -60,9 +60,9 @@ async def engine(daemon: RunningRtpEngine, events: list[MediaEvent], tmp: Path) 
     return media
 
 
-async def leg_with_phone(media: RtpEngineMedia, leg_id: str, payload_type: int
-                         ) -> tuple[tuple[str, int], Phone]:
-    address = await media.allocate(leg_id)
+async def leg_with_phone(media: RtpEngineMedia, leg_id: str, payload_type: int,
+                         call: str | None = None) -> tuple[tuple[str, int], Phone]:
+    address = await media.allocate(leg_id, call=call)
     phone = await Phone.open()
     await media.set_remote(leg_id, *phone.addr, payload_type)
     return address, phone
@@ -138,14 +138,17 @@ def test_the_rtpengine_driver_is_a_media_engine(daemon: RunningRtpEngine, tmp_pa
     run(scenario())
 
 
+@pytest.mark.parametrize("call", [None, "call-1"], ids=["two calls", "one call"])
 def test_a_bridge_carries_audio_both_ways_transcoded_and_keys_are_reported(
-    daemon: RunningRtpEngine, tmp_path: Path
+    daemon: RunningRtpEngine, tmp_path: Path, call: str | None
 ) -> None:
+    # Legs of no call (callbacks) are rtpengine calls of their own, bridged through
+    # switchboard's sides; legs of one call are bridged by pairing their phones.
     async def scenario() -> None:
         events: list[MediaEvent] = []
         media = await engine(daemon, events, tmp_path)
-        caller_addr, caller = await leg_with_phone(media, "call-1", 8)  # PCMA
-        agent_addr, agent = await leg_with_phone(media, "leg-1", 0)  # PCMU
+        caller_addr, caller = await leg_with_phone(media, "call-1", 8, call)  # PCMA
+        agent_addr, agent = await leg_with_phone(media, "leg-1", 0, call)  # PCMU
         loud = tone_frames(1000, 0.4, law=Law.ALAW)
 
         # Unbridged, audio goes nowhere; a key is reported once.
@@ -179,6 +182,90 @@ def test_a_bridge_carries_audio_both_ways_transcoded_and_keys_are_reported(
         await media.close()
         caller.close()
         agent.close()
+
+    run(scenario(), timeout=30)
+
+
+def rtpengine_calls(daemon: RunningRtpEngine) -> list[bytes]:
+    calls = ng(daemon.ng, b"d7:command4:liste").get("calls")
+    assert isinstance(calls, list)
+    return calls
+
+
+def received_by_rtpengine(daemon: RunningRtpEngine, call_id: str) -> int:
+    """RTP packets rtpengine received in one call, over all its ports."""
+    answer = ng(daemon.ng, bencode({"command": "query", "call-id": call_id}))
+    totals = answer["totals"]
+    assert isinstance(totals, dict)
+    return int(totals["RTP"]["packets"])
+
+
+def test_legs_of_one_call_are_bridged_in_one_pass_and_keep_their_ports(
+    daemon: RunningRtpEngine, tmp_path: Path
+) -> None:
+    async def scenario() -> None:
+        media = await engine(daemon, [], tmp_path)
+        before = set(rtpengine_calls(daemon))
+        caller_addr, caller = await leg_with_phone(media, "call-1", 0, "call-1")
+        agent_addr, agent = await leg_with_phone(media, "leg-1", 8, "call-1")
+        other_addr, other = await leg_with_phone(media, "leg-2", 0, "call-1")  # rung too
+        (call_id,) = set(rtpengine_calls(daemon)) - before  # the three legs: one call
+        frames = tone_frames(700, 0.4, law=Law.ULAW)
+
+        await media.bridge("call-1", "leg-1")
+        start = received_by_rtpengine(daemon, call_id.decode())
+        await asyncio.gather(talk(caller, caller_addr, frames, ssrc=1),
+                             talk(agent, agent_addr, tone_frames(700, 0.4, law=Law.ALAW),
+                                  ssrc=2, payload_type=8))
+        await asyncio.sleep(0.3)
+        # 40 packets sent, 40 received by rtpengine: each crossed it once (two calls
+        # re-pointed at each other would receive each packet twice).
+        assert received_by_rtpengine(daemon, call_id.decode()) - start == 40
+        assert len(payloads(agent)) >= 18 and len(payloads(caller)) >= 18
+        assert other.received == []
+
+        # A re-INVITE of the agent (a new port, and PCMU now) while bridged: still paired.
+        agent2 = await Phone.open()
+        await media.set_remote("leg-1", *agent2.addr, 0)
+        caller.received.clear()
+        await asyncio.gather(talk(caller, caller_addr, frames, ssrc=1, sequence=40),
+                             talk(agent2, agent_addr, frames, ssrc=3))
+        await asyncio.sleep(0.3)
+        assert len(payloads(agent2)) >= 18 and len(payloads(caller)) >= 18
+        assert {p.payload_type for p in payloads(caller)} == {0}
+
+        # Unbridged: the same ports still reach rtpengine (the phones' SDP is not stale),
+        # the phones no longer hear each other, and a prompt plays to the caller.
+        await media.unbridge("call-1")
+        caller.received.clear()
+        agent2.received.clear()
+        await media.play("call-1", [PROMPTS / "greeting.wav"])
+        await asyncio.gather(talk(caller, caller_addr, frames, ssrc=1, sequence=80),
+                             talk(agent2, agent_addr, frames, ssrc=3, sequence=40))
+        await asyncio.sleep(0.3)
+        assert agent2.received == []
+        heard = [RtpPacket.parse(d) for d in caller.received]
+        assert len(heard) >= 15 and 3 not in {p.ssrc for p in heard}  # the prompt only
+        await media.stop("call-1")
+
+        # Bridged to the other agent instead: heard, and only that one.
+        await media.set_remote("leg-1", *agent2.addr, 0)
+        await media.bridge("call-1", "leg-2")
+        caller.received.clear()
+        await asyncio.gather(talk(other, other_addr, frames, ssrc=4),
+                             talk(agent2, agent_addr, frames, ssrc=3, sequence=80))
+        await asyncio.sleep(0.3)
+        assert {RtpPacket.parse(d).ssrc for d in caller.received} == {4}
+
+        # The call goes with its last leg.
+        await media.release("leg-1")
+        await media.release("call-1")
+        assert call_id in rtpengine_calls(daemon)
+        await media.release("leg-2")
+        assert call_id not in rtpengine_calls(daemon)
+        await media.close()
+        for phone in (caller, agent, agent2, other):
+            phone.close()
 
     run(scenario(), timeout=30)
 

@@ -38,7 +38,7 @@ class FakeMedia:
         self.log: list[tuple[Any, ...]] = []
         self.port = 30000
 
-    async def allocate(self, leg_id: str) -> tuple[str, int]:
+    async def allocate(self, leg_id: str, *, call: str | None = None) -> tuple[str, int]:
         self.port += 2
         return "127.0.0.1", self.port
 
