@@ -1,29 +1,33 @@
 """The rtpengine media driver: Sipwise rtpengine (Debian ``rtpengine-daemon``, userspace mode)
 carries the RTP, driven over its NG protocol (``ng.py``).
 
-How switchboard's legs map onto rtpengine. rtpengine relays media between the two parties
-of a call that it learns from an SDP offer and answer. Switchboard is a B2BUA whose legs are
-set up one at a time and bridged later (a caller waits in a queue, then meets an agent), so
-each leg is an rtpengine call of its own between two parties:
+How switchboard's legs map onto rtpengine. rtpengine relays media between the parties of a
+call that it learns from SDP offers and answers, each party named by a tag. Switchboard is a
+B2BUA whose legs are set up one at a time and bridged later (a caller waits in a queue, then
+meets an agent). The legs of one core call (``allocate(leg, call=...)``) share one rtpengine
+call, and each leg has two tags there:
 
-- ``peer``: the leg's SIP endpoint (the caller's phone, the agent's softphone, the trunk);
-- ``pbx``: switchboard's side, which rtpengine always speaks PCMU to (it transcodes to the
+- ``peer-N``: the leg's SIP endpoint (the caller's phone, the agent's softphone, the trunk);
+- ``pbx-N``: switchboard's side, which rtpengine always speaks PCMU to (it transcodes to the
   peer's codec when that is PCMA).
 
-``allocate`` makes the offer from ``pbx`` (its address: a sink socket that drops what it is
+``allocate`` makes the offer from ``pbx-N`` (its address: a sink socket that drops what it is
 sent) and returns the port rtpengine opened for the peer; ``set_remote`` gives the peer's
-SDP as the answer. ``bridge(a, b)`` re-offers each leg's ``pbx`` side with the address of
-the other leg's ``pbx``-facing port (flag ``port latching`` keeps the peer-facing ports), so
-audio goes peer A -> rtpengine (call A) -> rtpengine (call B) -> peer B, never through this
-process. Prompts and music are ``play media`` to the ``peer`` party (one file per play: a
-playlist is joined into one cached 8 kHz WAV first; ``duration`` from the answer times
+SDP as the answer. ``bridge(a, b)`` pairs the two peers directly (an offer from ``peer-A`` to
+``peer-B`` and the answer, flag ``port latching``: the phones keep their ports), so audio
+crosses rtpengine once and never this process; ``unbridge`` pairs both peers with their
+``pbx`` tags again. Legs of no call (callbacks) are rtpengine calls of their own, bridged by
+re-offering each one's ``pbx`` side with the other's ``pbx``-facing port (two passes; 10.5 has
+no ``connect``). Prompts and music are ``play media`` to the ``peer`` tag (one file per play:
+a playlist is joined into one cached WAV first; ``duration`` from the answer times
 ``PlayFinished``; a loop is ``repeat-times``). While a bridged leg is played to (the whisper),
 its partner's audio is held back with ``block media``. Keys come from rtpengine's DTMF log
 (``--dtmf-log-dest``, JSON over UDP) as ``DtmfReceived``.
 
 Recording: ``"call"`` recordings are rtpengine's own (``start recording`` / ``stop
-recording``, pcap method): when one ends, the pcap of the packets rtpengine received for
-that leg (the peer's and its partner's) is mixed into the WAV file. A ``"voicemail"``
+recording``, pcap method): when one ends, the pcap of the packets rtpengine received in
+that leg's call (the peer's, and its partner's as heard) is mixed into the WAV file, with
+what rtpengine played to the leg meanwhile mixed in from the files. A ``"voicemail"``
 re-points the leg's ``pbx`` side at a socket of this process, whose packets feed the same
 ``Recording`` as the in-process driver (maximum length, end on silence). rtpengine must run
 on this host (it reads the prompt files and writes the pcaps here).
