@@ -231,8 +231,9 @@ class CallFinished:
     queue: str | None = None
     wait: float = 0.0  # seconds in queue (or ringing) before an agent answered / exit
     answered_at: float | None = None
-    talk: float = 0.0
+    talk: float = 0.0  # from the answer to the end, hold included (as a CDR's billsec)
     rule: str | None = None
+    hold: float = 0.0  # seconds of the talk on hold (either party)
 
 
 @dataclass(frozen=True, slots=True)

@@ -129,6 +129,16 @@ class RecordingSaved:
 
 
 @dataclass(frozen=True, slots=True)
+class CallHeld:
+    """A bridged call went on hold (either party's re-INVITE; ``held``) or came off it. The
+    runtime carries hold out itself (music to the other party); the core keeps the time for
+    the call record."""
+
+    call_id: str
+    held: bool
+
+
+@dataclass(frozen=True, slots=True)
 class CallbackRequested:
     """A website visitor asked to be called back (M6); ``at`` None means as soon as possible."""
 
@@ -141,5 +151,5 @@ class CallbackRequested:
 Event = (
     CallArrived | CallerHungUp | DigitsReceived | PromptFinished | LegAnswered | LegFailed
     | LegHungUp | AgentStatusChanged | AgentRegistered | WebhookAnswered | WebhookFailed
-    | CrmOwnerFound | CrmLookupFailed | RecordingSaved | CallbackRequested
+    | CrmOwnerFound | CrmLookupFailed | RecordingSaved | CallbackRequested | CallHeld
 )

@@ -181,6 +181,8 @@ class Call:
     agent_id: str | None = None
     answered_at: float | None = None
     wait: float = 0.0
+    hold_started: float | None = None  # on hold since (bridged calls)
+    hold: float = 0.0  # seconds on hold before hold_started
     wait_play: int = 0  # play id we wait for, 0 = none
     request_id: int = 0  # webhook / CRM request we wait for
     request_timer: Timer | None = None

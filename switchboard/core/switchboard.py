@@ -95,6 +95,7 @@ class Switchboard:
             e.CrmLookupFailed: self.lookups.on_request_failed,
             e.RecordingSaved: self.voicemail.on_recording_saved,
             e.CallbackRequested: self.callbacks.on_requested,
+            e.CallHeld: self._on_call_held,
         }
 
     # ------------------------------------------------------------------ public API
@@ -600,6 +601,16 @@ class Switchboard:
         if ev.status == "offline":
             self.queues.check_empty(now)
 
+    def _on_call_held(self, ev: e.CallHeld, now: float) -> None:
+        call = self.calls.get(ev.call_id)
+        if call is None or call.answered_at is None:
+            return  # not (or no longer) a bridged call: nothing to time
+        if ev.held and call.hold_started is None:
+            call.hold_started = now
+        elif not ev.held and call.hold_started is not None:
+            call.hold += now - call.hold_started
+            call.hold_started = None
+
     def _on_agent_registered(self, ev: e.AgentRegistered, now: float) -> None:
         agent = self.agents.get(ev.agent_id)
         if agent is None:
@@ -646,11 +657,14 @@ class Switchboard:
             self._auto_add(call)
         self.calls.pop(call.id, None)
         talk = now - call.answered_at if call.answered_at is not None else 0.0
+        if call.hold_started is not None:  # hung up on hold
+            call.hold += now - call.hold_started
+            call.hold_started = None
         wait = call.wait if call.answered_at is not None else (
             now - call.queue_joined if call.queue else now - call.arrived)
         self.out.append(c.CallFinished(
             call.id, call.dialed, call.caller, call.arrived, now, outcome, reason,
-            call.agent_id, call.queue, wait, call.answered_at, talk, call.rule,
+            call.agent_id, call.queue, wait, call.answered_at, talk, call.rule, call.hold,
         ))
         if outcome == "missed" and reason not in _NOT_MISSED:
             self.missed.follow_up(call, reason, now)

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from switchboard.core import commands as c
+from switchboard.core import events as e
 from switchboard.sip.headers import SipError
 from switchboard.sip.message import make_response
 from switchboard.sip.sdp import SessionDescription, parse_sdp, renegotiate
@@ -26,6 +27,7 @@ if TYPE_CHECKING:
     from switchboard.core.switchboard import Switchboard
     from switchboard.media.engine import MediaEngine
     from switchboard.media.prompts import PromptLibrary
+    from switchboard.runtime.driver import CoreDriver
     from switchboard.runtime.sip_app import Action, Dialog
     from switchboard.sip.headers import Address
     from switchboard.sip.transaction import TransactionLayer
@@ -52,6 +54,7 @@ class HoldMixin:
     if TYPE_CHECKING:
         config: Config
         core: Switchboard
+        driver: CoreDriver
         media: MediaEngine
         prompts: PromptLibrary
         channels: dict[str, Dialog]
@@ -125,6 +128,9 @@ class HoldMixin:
         if other is None or other.bridged_to != dialog.channel:
             return  # not bridged (yet): _bridged applies the hold
         held = dialog.held or other.held
+        inbound = dialog if dialog.inbound else other if other.inbound else None
+        if inbound is not None:  # the core times the hold for the call record
+            self.driver.feed(e.CallHeld(inbound.channel, held))
         if held:
             await self.media.unbridge(dialog.channel)
         for party, holder in ((dialog, other), (other, dialog)):

@@ -753,9 +753,10 @@ class SipApp(HoldMixin, TrunkMixin):
             log.warning("channels exhausted: all %d channels of %s busy, call from %s refused "
                         "or overflowed", command.limit, command.dialed, command.caller)
         elif isinstance(command, c.CallFinished):
-            log.info("call %s from %s to %s: %s (%s), agent %s, waited %.1f s, talked %.1f s",
-                     command.call_id, command.caller, command.dialed, command.outcome,
-                     command.reason, command.agent_id or "-", command.wait, command.talk)
+            log.info("call %s from %s to %s: %s (%s), agent %s, waited %.1f s, talked %.1f s"
+                     " (%.1f s on hold)", command.call_id, command.caller, command.dialed,
+                     command.outcome, command.reason, command.agent_id or "-", command.wait,
+                     command.talk, command.hold)
 
     def active_calls(self) -> int:
         """Dialogs in progress (inbound callers and outbound legs)."""

@@ -122,4 +122,10 @@ def test_the_agent_holds_and_resumes_the_caller_hears_music_even_from_a_silent_q
         output[-3000:])
     played = hold_music_played(output, channel_is_agent=False)
     assert len(played) == 1 and played[0] >= 25, (played, output[-3000:])
+    # The call record has the hold's 2 s (the agent's pause between hold and unhold).
+    record = re.search(r"call \S+ from \S+ to 100: answered .* talked ([\d.]+) s "
+                       r"\(([\d.]+) s on hold\)", output)
+    assert record is not None, output[-3000:]
+    talked, held = float(record.group(1)), float(record.group(2))
+    assert 1.5 <= held <= 3.5 and held < talked, record.group(0)
     stopped_clean(output)
