@@ -253,6 +253,10 @@ class _Message:
         return tuple(v for v in self.headers.get_all(name) if v)
 
 
+# The parsed headers _Message caches (cached_property), by attribute name.
+_CACHED: Final = frozenset(
+    name for name, value in vars(_Message).items() if isinstance(value, cached_property))
+
 _CALL_ID_RE: Final = re.compile(r"[!-~]+")
 
 
@@ -286,6 +290,26 @@ class Request(_Message):
     def serialize(self) -> bytes:
         """Wire form; Content-Length is recomputed."""
         return _serialize(f"{self.method} {self.uri} {self.version}", self.headers, self.body)
+
+    def with_top_via(self, via: Via) -> Request:
+        """A copy whose top Via is ``via`` (a server stamps received/rport on it, RFC 3261
+        §18.2.1, RFC 3581). What was parsed of the other headers carries over, parsed once."""
+        vias = self.vias
+        if not vias:
+            raise LocalProtocolError("message has no Via header")
+        values = list(self.headers.get_all("Via"))
+        values[0] = str(via)
+        old = self.headers
+        headers = old.set("Via", *values)
+        if old._index is not None:  # the other headers are the same: so is their index
+            headers._index = {**old._index, "via": values}
+        copy = Request(self.method, self.uri, headers, self.body, self.version)
+        cache = copy.__dict__
+        for name, value in self.__dict__.items():
+            if name in _CACHED:
+                cache[name] = value
+        cache["vias"] = (via, *vias[1:])
+        return copy
 
 
 @dataclass(frozen=True, eq=True)

@@ -260,10 +260,7 @@ class TransactionLayer:
         stamped = via.with_received(*source)
         if stamped == via:
             return request
-        vias = list(request.headers.get_all("Via"))
-        vias[0] = str(stamped)
-        return Request(request.method, request.uri, request.headers.set("Via", *vias),
-                       request.body, request.version)
+        return request.with_top_via(stamped)
 
     def _on_request(self, request: Request, source: Address, transport: Transport,
                     now: float) -> None:

@@ -331,3 +331,22 @@ def test_stream_framer_rejects_conflicting_content_lengths() -> None:
     data = wire(INVITE + "\nl: 2", b"abc")
     with pytest.raises(SipParseError):
         StreamFramer().feed(data)
+
+
+def test_a_stamped_top_via_keeps_the_rest_and_what_was_parsed() -> None:
+    second = "SIP/2.0/UDP proxy.example.com;branch=z9hG4bKp1"
+    text = INVITE.replace("Max-Forwards: 70", f"Via: {second}\nMax-Forwards: 70")
+    request = parse(wire(text, SDP_OFFER))
+    assert isinstance(request, Request)
+    top = request.via.with_received("192.0.2.7", 5070)
+    stamped = request.with_top_via(top)
+    assert stamped.vias == (top, request.vias[1])
+    assert stamped.from_ is request.from_ and stamped.cseq is request.cseq  # not re-parsed
+    assert stamped.headers.get_all("Via") == (str(top), second)
+    # What it says on the wire is what it holds.
+    again = parse(stamped.serialize())
+    assert isinstance(again, Request)
+    assert (again.vias, again.from_, again.to, again.call_id, again.cseq, again.body) == (
+        stamped.vias, stamped.from_, stamped.to, stamped.call_id, stamped.cseq, stamped.body)
+    assert "received=192.0.2.7" in str(again.via) and "rport=5070" in str(again.via)
+    assert request.via.param("received") is None  # the original is unchanged
