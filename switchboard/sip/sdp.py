@@ -8,6 +8,7 @@ is kept (unknown ones verbatim), so ``parse(serialize(sdp)) == sdp``. Bad input 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, replace
 from enum import StrEnum
@@ -147,23 +148,28 @@ class Media:
     @property
     def codecs(self) -> tuple[Codec, ...]:
         """Payload formats in preference order (rtpmap, else the static table)."""
-        maps: dict[str, Codec] = {}
-        fmtps: dict[str, str] = {}
-        for name, value in self.attributes:
-            if name == "rtpmap" and value:
-                pt, mapped = _rtpmap(value)
-                maps.setdefault(pt, mapped)
-            elif name == "fmtp" and value:
-                pt, _, params = value.partition(" ")
-                fmtps.setdefault(pt, params.strip())
-        out = []
-        for fmt in self.formats:
-            codec = maps.get(fmt)
-            if codec is None and _is_number(fmt):
-                codec = _STATIC.get(int(fmt))
-            if codec is not None:
-                out.append(replace(codec, fmtp=fmtps.get(fmt)))
-        return tuple(out)
+        return _codecs(self.formats, self.attributes)
+
+
+@functools.lru_cache(maxsize=512)  # phones of one kind offer the same formats, call after call
+def _codecs(formats: tuple[str, ...], attributes: Attributes) -> tuple[Codec, ...]:
+    maps: dict[str, Codec] = {}
+    fmtps: dict[str, str] = {}
+    for name, value in attributes:
+        if name == "rtpmap" and value:
+            pt, mapped = _rtpmap(value)
+            maps.setdefault(pt, mapped)
+        elif name == "fmtp" and value:
+            pt, _, params = value.partition(" ")
+            fmtps.setdefault(pt, params.strip())
+    out = []
+    for fmt in formats:
+        codec = maps.get(fmt)
+        if codec is None and _is_number(fmt):
+            codec = _STATIC.get(int(fmt))
+        if codec is not None:
+            out.append(replace(codec, fmtp=fmtps.get(fmt)))
+    return tuple(out)
 
 
 _DIRECTIONS: Final = frozenset(d.value for d in Direction)
