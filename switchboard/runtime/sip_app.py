@@ -45,7 +45,7 @@ from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistratio
 from switchboard.sip.auth import DigestServer, Verdict
 from switchboard.sip.headers import Address, SipError, Uri, Via
 from switchboard.sip.message import Request, Response, make_request, make_response
-from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits
+from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits, Shed
 from switchboard.sip.registrar import Registrar
 from switchboard.sip.sdp import (
     SessionDescription,
@@ -63,6 +63,7 @@ from switchboard.sip.transaction import (
     TransactionTimedOut,
     Transport,
     make_cancel,
+    stateless_tag,
 )
 
 log = logging.getLogger(__name__)
@@ -151,6 +152,7 @@ class SipApp(HoldMixin, TrunkMixin):
         self.setting_up: set[str] = set()  # inbound calls not answered and ACKed yet
         self._shed_detail = ""  # why the last call was shed, for the log
         self.lag = LagMeter()  # how late the event loop runs, ticked every 50 ms
+        self.txl.admit = self._admit  # trunk INVITEs are shed statelessly (no transaction)
         self._lag_timer: asyncio.TimerHandle | None = loop.call_at(
             self.lag.next_tick(loop.time()), self._lag_tick)
         self.trunk_registrations: dict[str, TrunkRegistration] = {}  # Call-ID -> state
@@ -219,16 +221,37 @@ class SipApp(HoldMixin, TrunkMixin):
                         report, now - report.since, self._shed_detail, report.total)
 
     def _shed(self, ev: RequestReceived) -> bool:
-        """Refuse a new call with 503 + Retry-After when over a limit (overload)."""
+        """Refuse a new call with 503 + Retry-After when over a limit (overload): calls that
+        came in past ``_admit`` (agents calling in, after their authentication)."""
         now = self.loop.time()
-        shed = self.overload.check(now, calls=len(self.core.calls),
-                                   in_setup=len(self.setting_up), lag=self.lag.lag(now))
+        shed = self._overloaded(now)
         if shed is None:
             return False
         self._answer(ev, 503, headers=[("Retry-After", shed.retry_after)])
-        self._shed_detail = shed.detail
-        self._report_overload(now)
         return True
+
+    def _admit(self, request: Request, source: tuple[str, int], now: float
+               ) -> Response | None:
+        """Before any transaction: a new INVITE from a trunk under overload gets its 503
+        statelessly (no 100 Trying, no transaction, no retransmission timers: shedding must
+        cost less than serving). Others (agents, strangers) are checked after the source
+        and authentication checks, in ``_on_invite``, so that they use none of the calls
+        per second before that."""
+        if (self.draining or source[0] not in self.trusted or request.call_id in self.dialogs):
+            return None
+        shed = self._overloaded(now)
+        if shed is None:
+            return None
+        return make_response(request, 503, to_tag=stateless_tag(request),
+                             headers=[("Retry-After", shed.retry_after)])
+
+    def _overloaded(self, now: float) -> Shed | None:
+        shed = self.overload.check(now, calls=len(self.core.calls),
+                                   in_setup=len(self.setting_up), lag=self.lag.lag(now))
+        if shed is not None:
+            self._shed_detail = shed.detail
+            self._report_overload(now)
+        return shed
 
     def _new_branch(self) -> str:
         return f"z9hG4bK-sb{next(self._ids)}-{self.rng.getrandbits(32):08x}"
@@ -341,8 +364,8 @@ class SipApp(HoldMixin, TrunkMixin):
                 return
             if not self._authorized(ev, caller):
                 return
-        if self._shed(ev):  # overloaded: 503 + Retry-After (after the source check, so
-            return  # that refused strangers use none of the calls per second)
+        if ev.source[0] not in self.trusted and self._shed(ev):  # (trunks: in _admit)
+            return  # overloaded: 503 + Retry-After, after the source check
         try:
             offer = parse_sdp(req.body) if req.body else None
         except SipError:

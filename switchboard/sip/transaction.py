@@ -19,6 +19,8 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+from collections import OrderedDict
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
@@ -143,8 +145,9 @@ def server_key(request: Request) -> str:
     return f"s2543|{request.call_id}|{request.cseq.seq}|{request.from_.tag}|{via}|{method}"
 
 
-def _tag_for(request: Request) -> str:
-    """A To tag for our error answers to requests we do not otherwise handle: stable, no rng."""
+def stateless_tag(request: Request) -> str:
+    """A To tag for answers sent with no transaction (errors, overload): stable, so that a
+    retransmitted request gets the same one, and drawn from no random generator."""
     seed = f"{request.headers.get('Call-ID')}|{request.headers.get('Via')}".encode()
     return hashlib.blake2s(seed, digest_size=5).hexdigest()
 
@@ -154,6 +157,13 @@ class TransactionLayer:
 
     def __init__(self, timers: Timers = DEFAULT_TIMERS) -> None:
         self.timers = timers
+        # Asked about each new out-of-dialog INVITE before a transaction is made for it: a
+        # response (a 503 under overload) is sent statelessly, with no transaction, timers
+        # or event (as Kamailio's sl_send_reply); None lets the INVITE in.
+        self.admit: Callable[[Request, Address, float], Response | None] | None = None
+        # What admit refused lately, by server key: a retransmitted INVITE gets the same
+        # answer without being asked (or counted) again. No timers: pruned as it goes.
+        self._refused: OrderedDict[str, tuple[float, Send]] = OrderedDict()
         self.clients: dict[str, _Txn] = {}
         self.servers: dict[str, _Txn] = {}
         self._accepted: dict[tuple[str, int], str] = {}  # (Call-ID, CSeq) -> server INVITE key
@@ -231,7 +241,7 @@ class TransactionLayer:
             bad = err.request
             if err.status is not None and bad is not None and bad.method != "ACK":
                 try:
-                    answer = make_response(bad, err.status, to_tag=_tag_for(bad))
+                    answer = make_response(bad, err.status, to_tag=stateless_tag(bad))
                     self._sends.append(Send(answer, self._reply_target(bad, source, transport),
                                             transport))
                 except (SipParseError, LocalProtocolError):
@@ -285,6 +295,19 @@ class TransactionLayer:
             return
         peer = self._reply_target(request, source, transport)
         invite = request.method == "INVITE"
+        if invite and self.admit is not None and request.to.tag is None:
+            refused = self._refused
+            while refused and next(iter(refused.values()))[0] <= now:
+                refused.popitem(last=False)  # older than timer B: the client gave up
+            if key in refused:
+                self._sends.append(refused[key][1])
+                return
+            refusal = self.admit(request, source, now)
+            if refusal is not None:
+                send = Send(refusal, peer, transport)
+                refused[key] = (now + 64 * self.timers.t1, send)
+                self._sends.append(send)
+                return
         txn = _Txn(key, request, peer, transport, invite, "proceeding" if invite else "trying",
                    client=False)
         self.servers[key] = txn

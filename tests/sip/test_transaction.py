@@ -11,6 +11,7 @@ from switchboard.sip.transaction import (
     TransactionLayer,
     TransactionTimedOut,
     make_cancel,
+    stateless_tag,
 )
 
 PEER = ("127.0.0.1", 5070)
@@ -300,3 +301,54 @@ def test_unfinished_counts_only_transactions_still_waiting_for_the_network() -> 
     assert layer.unfinished() == 1, "the 2xx waits for its ACK"
     layer.receive(request("ACK", branch="z9hG4bK-ack", to_tag="srv"), PEER, "UDP", 1.0)
     assert layer.unfinished() == 0 and layer.live() == 1, "absorbing only, until timer L"
+
+
+# ---------------------------------------------------------------------------- admission
+
+
+def test_an_invite_the_admission_hook_refuses_is_answered_statelessly() -> None:
+    layer = TransactionLayer()
+    asked: list[tuple[str, float]] = []
+
+    def admit(req: Request, source: tuple[str, int], now: float) -> Response | None:
+        asked.append((req.call_id, now))
+        return make_response(req, 503, to_tag=stateless_tag(req),
+                             headers=[("Retry-After", 5)])
+
+    layer.admit = admit
+    layer.receive(request(rport=True), ("127.0.0.1", 5999), "UDP", 1.0)
+    (sent,) = layer.sends()
+    assert isinstance(sent.message, Response) and sent.message.status == 503
+    assert sent.dest == ("127.0.0.1", 5999)  # rport: where it came from
+    assert layer.events() == [] and layer.live() == 0 and layer.next_deadline() is None
+    # A retransmission gets the same answer without asking (or counting) again.
+    layer.receive(request(rport=True), ("127.0.0.1", 5999), "UDP", 1.5)
+    assert layer.sends() == [sent]
+    assert asked == [("call-1@127.0.0.1", 1.0)]
+    assert layer.live() == 0 and layer.next_deadline() is None
+    # Its ACK matches no transaction: handed on as a stray ACK, nothing sent.
+    layer.receive(request("ACK", to_tag=sent.message.to.tag or ""), PEER, "UDP", 1.6)
+    assert layer.sends() == [] and layer.live() == 0
+    assert [type(e) for e in layer.events()] == [RequestReceived]
+    # Past timer B (64 T1) the client has given up: the same branch again is a new request.
+    layer.receive(request(rport=True), ("127.0.0.1", 5999), "UDP", 33.1)
+    assert len(layer.sends()) == 1 and asked[-1] == ("call-1@127.0.0.1", 33.1)
+
+
+def test_the_admission_hook_is_asked_only_about_new_out_of_dialog_invites() -> None:
+    layer = TransactionLayer()
+    asked: list[str] = []
+
+    def admit(req: Request, source: tuple[str, int], now: float) -> Response | None:
+        asked.append(req.method)
+        return None  # let it in
+
+    layer.admit = admit
+    layer.receive(request(), PEER, "UDP", 0.0)
+    assert [s.message.status for s in layer.sends()  # type: ignore[union-attr]
+            ] == [100]  # let in: a transaction, 100 Trying
+    assert layer.live() == 1 and len(layer.events()) == 1
+    layer.receive(request(), PEER, "UDP", 0.1)  # its retransmission: not asked
+    layer.receive(request(branch="z9hG4bK-2", cseq=2, to_tag="t1"), PEER, "UDP", 0.2)  # re-INVITE
+    layer.receive(request("OPTIONS", branch="z9hG4bK-3"), PEER, "UDP", 0.3)
+    assert asked == ["INVITE"]
