@@ -159,7 +159,7 @@ class CallbackManager:
         timeout = sb.config.missed.customer_timeout
         caller_id = job.dialed or (sb.config.numbers[0].number if sb.config.numbers else "")
         sb.out.append(c.Ring(None, (c.LegTarget(leg_id, "number", job.number),), caller_id,
-                             timeout))
+                             timeout, job.id))
         sb.decide(f"callback:{job.number}", now, "callback",
                   f"{job.agent_id} answered: dialing {job.number}")
         job.timers.append(sb.later(now + timeout, lambda t: self._customer_timeout(job, leg_id, t)))

@@ -91,6 +91,7 @@ class Ring:
     legs: tuple[LegTarget, ...]
     caller_id: str
     timeout: float
+    job_id: str | None = None  # a callback's job, whose agent and customer legs are bridged
 
 
 @dataclass(frozen=True, slots=True)

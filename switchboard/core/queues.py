@@ -344,7 +344,8 @@ class QueueManager:
         timeout = q.cfg.ring_timeout if call is not None else sb.config.missed.agent_timeout
         if len(agents) == 1 and agents[0].config.ring_timeout is not None:
             timeout = agents[0].config.ring_timeout
-        sb.out.append(c.Ring(call.id if call else None, tuple(targets), caller_id, timeout))
+        sb.out.append(c.Ring(call.id if call else None, tuple(targets), caller_id, timeout,
+                             None if call is not None or job is None else job.id))
         entry.ring_timer = sb.later(now + timeout, lambda t: self._ring_timed_out(entry, t))
         channel = call.id if call is not None else f"callback:{job.number}"  # type: ignore[union-attr]
         sb.out.append(c.Decision(channel, now, "queue",

@@ -16,7 +16,7 @@ sent) and returns the port rtpengine opened for the peer; ``set_remote`` gives t
 SDP as the answer. ``bridge(a, b)`` pairs the two peers directly (an offer from ``peer-A`` to
 ``peer-B`` and the answer, flag ``port latching``: the phones keep their ports), so audio
 crosses rtpengine once and never this process; ``unbridge`` pairs both peers with their
-``pbx`` tags again. Legs of no call (callbacks) are rtpengine calls of their own, bridged by
+``pbx`` tags again. Legs of no call are rtpengine calls of their own, bridged by
 re-offering each one's ``pbx`` side with the other's ``pbx``-facing port (two passes; 10.5 has
 no ``connect``). Prompts and music are ``play media`` to the ``peer`` tag (one file per play:
 a playlist is joined into one cached WAV first; ``duration`` from the answer times

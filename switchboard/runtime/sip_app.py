@@ -554,7 +554,8 @@ class SipApp(HoldMixin, TrunkMixin):
         elif isinstance(cmd, c.Ring):
             self._ringback(cmd.call_id)
             for leg in cmd.legs:
-                await self._ring(leg, cmd.caller_id, cmd.call_id)
+                # Legs bridged together share media (rtpengine: one pass): a call's, a job's.
+                await self._ring(leg, cmd.caller_id, cmd.call_id or cmd.job_id)
         elif isinstance(cmd, c.CancelRing):
             for leg_id in cmd.leg_ids:
                 self._cancel(leg_id)

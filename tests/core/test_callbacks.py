@@ -92,14 +92,15 @@ def test_auto_callback_rings_the_agent_first_then_the_customer_and_bridges() -> 
 
     out = d.send(e.CallerHungUp("busy"), at=T + 100)
     agent_leg = legs(out)[0].leg_id
+    job = d.sb.callbacks.jobs[CALLER].id  # both legs name it: the media keep them together
     assert follow_up(out)[-1:] == [
-        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 25.0),
+        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 25.0, job),
     ]
 
     out = d.send(e.LegAnswered(agent_leg), at=T + 103)
     customer_leg = legs(out)[0].leg_id
     assert follow_up(out) == [
-        c.Ring(None, (c.LegTarget(customer_leg, "number", CALLER),), "100", 30.0),
+        c.Ring(None, (c.LegTarget(customer_leg, "number", CALLER),), "100", 30.0, job),
     ]
 
     out = d.send(e.LegAnswered(customer_leg), at=T + 110)
@@ -164,7 +165,8 @@ def test_customer_who_does_not_answer_is_tried_again_then_given_up() -> None:
     out = d.advance(0.1)  # T+100: the job waits for an agent again
     agent_leg = legs(out)[0].leg_id
     assert of(c.Ring, out) == [
-        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 25.0)]
+        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 25.0,
+               d.sb.callbacks.jobs[CALLER].id)]
 
     out = d.send(e.LegAnswered(agent_leg), at=T + 101)
     customer_leg = legs(out)[0].leg_id
@@ -340,12 +342,14 @@ def test_callback_form_inside_hours_calls_the_manager_then_the_client_at_that_ti
     assert d.advance(at - T - 0.1) == []
     out = d.advance(0.1)
     agent_leg = legs(out)[0].leg_id
+    job = d.sb.callbacks.jobs[CALLER].id
     assert of(c.Ring, out) == [
-        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 20.0)]
+        c.Ring(None, (c.LegTarget(agent_leg, "agent", "201", "201"),), CALLER, 20.0, job)]
     out = d.send(e.LegAnswered(agent_leg), at=at + 4)
     customer_leg = legs(out)[0].leg_id
     assert of(c.Ring, out) == [
-        c.Ring(None, (c.LegTarget(customer_leg, "number", CALLER),), "+380443904000", 30.0)]
+        c.Ring(None, (c.LegTarget(customer_leg, "number", CALLER),), "+380443904000", 30.0,
+               job)]
     out = d.send(e.LegAnswered(customer_leg), at=at + 10)
     assert of(c.Bridge, out) == [c.Bridge(agent_leg, customer_leg)]
     assert of(c.CallbackFinished, out) == [
