@@ -95,28 +95,36 @@ def test_the_caller_holds_and_resumes_the_agent_hears_music_meanwhile(tmp_path: 
     stopped_clean(output)
 
 
+def agent_holds(config: Path, logs: Path, caller: str, data: Path | None = None) -> str:
+    """A call to number 100 whose agent (SIPp, ``agent_holds.xml``) holds it 1 s after
+    answering, for 2 s, then resumes; the caller hangs up after 5 s. The server's output;
+    the SIPp logs are ``agent.log`` and ``caller.log`` in ``logs``."""
+    agent_log, caller_log = logs / "agent.log", logs / "caller.log"
+    with switchboard(config, data=data) as (port, proc):
+        agent_port = free_udp_port()
+        agent = start_agent("agent_holds.xml", agent_port, agent_log, "-m", "1", "-d", "2000",
+                            "-mp", str(free_udp_port()), timeout=40)
+        calling: subprocess.Popen[str] | None = None
+        try:
+            register_agent("201", port, agent_port)
+            calling = start_caller(port, "100", caller, caller_log, 5000,
+                                   "-mp", str(free_udp_port()), timeout=40)
+            finished(calling, "caller put on hold", timeout=45)
+            finished(agent, "agent who holds and resumes", timeout=15)
+        finally:
+            stop(agent, *([calling] if calling else []))
+        output = drains_at_once(proc)
+    assert [x["answered"] for x in events(agent_log, "hold")] == ["inactive"]
+    return output
+
+
 def test_the_agent_holds_and_resumes_the_caller_hears_music_even_from_a_silent_queue(
         tmp_path: Path) -> None:
     # The queue is silent while waiting (music: null); on hold the caller still hears the
     # default hold music: silence there would sound like a dropped call.
     config = write_config(tmp_path, queue("    music: null\n"))
-    agent_log, caller_log = tmp_path / "agent.log", tmp_path / "caller.log"
-    with switchboard(config) as (port, proc):
-        agent_port = free_udp_port()
-        agent = start_agent("agent_holds.xml", agent_port, agent_log, "-m", "1", "-d", "2000",
-                            "-mp", str(free_udp_port()), timeout=40)
-        caller: subprocess.Popen[str] | None = None
-        try:
-            register_agent("201", port, agent_port)
-            # The agent holds 1 s after answering, for 2 s; the caller hangs up after 5 s.
-            caller = start_caller(port, "100", "+380671110081", caller_log, 5000,
-                                  "-mp", str(free_udp_port()), timeout=40)
-            finished(caller, "caller put on hold", timeout=45)
-            finished(agent, "agent who holds and resumes", timeout=15)
-        finally:
-            stop(agent, *([caller] if caller else []))
-        output = drains_at_once(proc)
-    assert [x["answered"] for x in events(agent_log, "hold")] == ["inactive"]
+    output = agent_holds(config, tmp_path, "+380671110081")
+    agent_log = tmp_path / "agent.log"
     assert [x["answered"] for x in events(agent_log, "unhold")] == ["sendrecv"]
     assert re.search(r"hold: [^\s-]+\S* on hold by \S+-L\d+ hears music_on_hold", output), (
         output[-3000:])

@@ -16,16 +16,15 @@ from .audio import Heard, pcap_audio
 from .sipp import (
     agents_yaml,
     drains_at_once,
-    events,
     finished,
     free_udp_port,
     register_agent,
     start_agent,
-    start_caller,
     stop,
     switchboard,
     write_config,
 )
+from .test_hold import agent_holds
 from .test_listening import (
     HEARD,
     NOT_HEARD,
@@ -126,23 +125,8 @@ def test_the_hold_music_a_recorded_caller_hears_is_in_the_recording(
     # hears it.
     media_yaml = running_yaml(media) if isinstance(media, RunningRtpEngine) else media
     config = write_config(tmp_path, RECORDED_QUEUE + agents_yaml("201") + media_yaml)
-    data, caller_log, agent_log = tmp_path / "data", tmp_path / "caller.log", tmp_path / "a.log"
-    with switchboard(config, data=data) as (port, proc):
-        agent_port = free_udp_port()
-        # The agent holds 1 s after answering, for 2 s; the caller hangs up after 5 s.
-        agent = start_agent("agent_holds.xml", agent_port, agent_log, "-m", "1", "-d", "2000",
-                            "-mp", str(free_udp_port()), timeout=40)
-        caller = None
-        try:
-            register_agent("201", port, agent_port)
-            caller = start_caller(port, "100", "+380671110082", caller_log, 5000,
-                                  "-mp", str(free_udp_port()), timeout=40)
-            finished(caller, "caller put on hold", timeout=45)
-            finished(agent, "agent who holds and resumes", timeout=15)
-        finally:
-            stop(agent, *([caller] if caller else []))
-        output = drains_at_once(proc)
-    assert [x["answered"] for x in events(agent_log, "hold")] == ["inactive"]
+    data = tmp_path / "data"
+    output = agent_holds(config, tmp_path, "+380671110082", data)
 
     files = sorted((data / "recordings").rglob("*.wav"))
     assert len(files) == 1, f"one recording: {list(data.rglob('*'))}\n{output[-3000:]}"
