@@ -470,6 +470,7 @@ class RtpEngineMedia:
 
     async def _release(self, leg: _Leg) -> None:
         self._play_requests.pop(leg.leg_id, None)
+        playing = leg.play_timer is not None
         self._cancel_play(leg)
         with contextlib.suppress(NgError):
             await self.unbridge(leg.leg_id)
@@ -479,8 +480,12 @@ class RtpEngineMedia:
         self._by_tag.pop((leg.call_id, leg.peer_tag), None)
         group = leg.group
         group.legs -= 1
-        if group.legs > 0:
-            return  # the call's other legs go on; its ports go with the last one
+        if group.legs > 0:  # the call's other legs go on; its ports go with the last one
+            if playing:  # but what played to this one stops
+                with contextlib.suppress(NgError):
+                    await self.client.request({"command": "stop media", "call-id": leg.call_id,
+                                               "from-tag": leg.peer_tag})
+            return
         if group.key is not None and self._groups.get(group.key) is group:
             del self._groups[group.key]
         with contextlib.suppress(NgError):

@@ -257,9 +257,16 @@ def test_legs_of_one_call_are_bridged_in_one_pass_and_keep_their_ports(
         await asyncio.sleep(0.3)
         assert {RtpPacket.parse(d).ssrc for d in caller.received} == {4}
 
-        # The call goes with its last leg.
+        # The call goes with its last leg; what played to a leg released before stops.
         await media.release("leg-1")
+        await media.unbridge("call-1")
+        await media.play("call-1", [PROMPTS / "greeting.wav"], loop=True)
+        await asyncio.sleep(0.2)
         await media.release("call-1")
+        await asyncio.sleep(0.1)
+        caller.received.clear()
+        await asyncio.sleep(0.3)
+        assert caller.received == []
         assert call_id in rtpengine_calls(daemon)
         await media.release("leg-2")
         assert call_id not in rtpengine_calls(daemon)
