@@ -67,9 +67,10 @@ def pcap_to_wav(pcap: Path, wav: Path, peer_port: int, max_seconds: float | None
         payload = rtp[header.payload_start : header.payload_end]
         packets.append((when, 0 if dest == peer_port else 1, payload, law))
     for start, pcm in played:
-        for index in range(0, len(pcm) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
-            frame = encode(pcm[index:index + FRAME_SAMPLES], Law.ULAW)
-            packets.append((start + index / 8000, 1, frame, Law.ULAW))
+        codes = encode(pcm, Law.ULAW)  # one byte a sample: cut into 20 ms frames below
+        for index in range(0, len(codes) - FRAME_SAMPLES + 1, FRAME_SAMPLES):
+            packets.append((start + index / 8000, 1, codes[index:index + FRAME_SAMPLES],
+                            Law.ULAW))
     packets.sort(key=lambda packet: packet[0])
     if not packets:
         write_wav(wav, np.zeros(0, np.int16))

@@ -327,8 +327,8 @@ class RtpEngineMedia:
             })
             local = media_address(answer.get("sdp"))
         except BaseException:
-            if group.legs == 0 and self._groups.get(call or "") is group:
-                del self._groups[call or ""]
+            if call is not None and group.legs == 0 and self._groups.get(call) is group:
+                del self._groups[call]  # a new group that holds no leg after all
             raise
         group.legs += 1
         self._legs[leg_id] = _Leg(leg_id, group, peer_tag, pbx_tag, local, (ip, port))

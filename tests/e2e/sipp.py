@@ -11,7 +11,7 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 SCENARIOS = Path(__file__).parent / "scenarios"
@@ -219,6 +219,38 @@ def agents_yaml(*ids: str, **mobiles: str) -> str:
         extra = f', mobile: "{mobile}"' if mobile else ""
         lines.append(f'  - {{id: "{agent}", password: {password_of(agent)}{extra}}}')
     return "\n".join(lines) + "\n"
+
+
+def queue_yaml(queue: str = "", *, number: str = "", steps: str = "",
+               members: Sequence[str] = ("201",)) -> str:
+    """Number 100 -> scheme ``support`` (one rule: ``steps``, then the queue) -> queue
+    ``support`` of ``members``: the config most calls in these tests go through. ``number``:
+    more keys of the number (``", record: true"``); ``steps``: steps before the queue (YAML
+    list lines); ``queue``: more lines of the queue (indented four spaces)."""
+    listed = ", ".join(f'"{m}"' for m in members)
+    return f"""\
+numbers:
+  - {{number: "100", scheme: support{number}}}
+schemes:
+  support:
+    rules:
+      - name: everyone
+        steps:
+{steps}          - queue: support
+queues:
+  support:
+    members: [{listed}]
+{queue}"""
+
+
+def relayed(output: str) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:
+    """Packets relayed in and out per media leg, from the server's log (``media X: N packets
+    in (R relayed), ...``): the callers' legs, then the agents' (leg ids with ``-L``)."""
+    legs = re.findall(r"media (\S+): \d+ packets in \((\d+) relayed\), \d+ out "
+                      r"\((\d+) relayed\)", output)
+    callers = [(int(i), int(o)) for name, i, o in legs if "-L" not in name]
+    agents = [(int(i), int(o)) for name, i, o in legs if "-L" in name]
+    return callers, agents
 
 
 def password_of(agent: str) -> str:

@@ -16,7 +16,9 @@ from .sipp import (
     events,
     finished,
     free_udp_port,
+    queue_yaml,
     register_agent,
+    relayed,
     start_agent,
     start_caller,
     start_sipp,
@@ -28,18 +30,8 @@ from .sipp import (
 
 def queue(music: str = "") -> str:
     """Number 100 -> a queue served by agent 201, bridged at once (no whisper)."""
-    return agents_yaml("201") + f"""\
-numbers:
-  - {{number: "100", scheme: support}}
-schemes:
-  support:
-    rules: [{{name: everyone, steps: [{{queue: support}}]}}]
-queues:
-  support:
-    members: ["201"]
-    wrapup: 0
-    whisper: {{wait_time: false, number_name: false}}
-{music}"""
+    return agents_yaml("201") + queue_yaml(
+        "    wrapup: 0\n    whisper: {wait_time: false, number_name: false}\n" + music)
 
 
 def stopped_clean(output: str) -> None:
@@ -85,10 +77,7 @@ def test_the_caller_holds_and_resumes_the_agent_hears_music_meanwhile(tmp_path: 
     assert "bridged again" in output
     # After the unhold the bridge carried the caller's recording to the agent and the
     # agent's echo back: relayed packets both ways on both legs.
-    legs = re.findall(r"media (\S+): \d+ packets in \((\d+) relayed\), \d+ out "
-                      r"\((\d+) relayed\)", output)
-    caller_leg = [(int(i), int(o)) for name, i, o in legs if "-L" not in name]
-    agent_leg = [(int(i), int(o)) for name, i, o in legs if "-L" in name]
+    caller_leg, agent_leg = relayed(output)
     assert caller_leg and agent_leg, output[-3000:]
     (c_in, c_out), (a_in, a_out) = caller_leg[0], max(agent_leg)
     assert min(c_in, c_out, a_in, a_out) >= 50, (caller_leg, agent_leg)

@@ -44,6 +44,7 @@ from .sipp import (
     events,
     finished,
     free_udp_port,
+    queue_yaml,
     register_agent,
     start_agent,
     start_caller,
@@ -114,25 +115,13 @@ def output_lines(output: str, pattern: str) -> list[str]:
 # --------------------------------------------------------------------------- prompts
 
 
-ANNOUNCING_QUEUE = """\
-numbers:
-  - {number: "100", name: Demo shop, scheme: support}
-schemes:
-  support:
-    rules:
-      - name: everyone
-        steps:
-          - play: greeting
-          - queue: support
-queues:
-  support:
-    members: ["201"]
+ANNOUNCING_QUEUE = queue_yaml("""\
     ring_timeout: 120
     wrapup: 0
     announce: {position: true, eta: true, first_after: 2, every: 60}
     adverts: {prompts: [advert], first_after: 9, every: 60}
     whisper: {wait_time: false, number_name: false}
-"""
+""", number=", name: Demo shop", steps="          - play: greeting\n")
 
 
 def test_a_queued_caller_hears_greeting_music_position_and_the_advert_in_time(
@@ -227,26 +216,30 @@ def speak(pcap: Path = VOICE_PCAP) -> str:
             f'  </action></nop>\n')
 
 
-def info(digit: str, cseq: int) -> str:
-    """A key as SIP INFO (application/dtmf-relay), which must be answered 200."""
+def in_dialog(method: str, cseq: int, headers: str = "", body: str = "") -> str:
+    """A SIPp ``<send>`` of an in-dialog request from the caller (``headers``: extra header
+    lines, each ending in a newline)."""
     return f"""  <send retrans="500">
     <![CDATA[
 
-      INFO [next_url] SIP/2.0
+      {method} [next_url] SIP/2.0
       Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
       From: <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
       To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
       Call-ID: [call_id]
-      CSeq: {cseq} INFO
+      CSeq: {cseq} {method}
       Max-Forwards: 70
-      Content-Type: application/dtmf-relay
-      Content-Length: [len]
+{headers}      Content-Length: [len]
 
-      Signal={digit}
-      Duration=160
-
-    ]]>
+{body}    ]]>
   </send>
+"""
+
+
+def info(digit: str, cseq: int) -> str:
+    """A key as SIP INFO (application/dtmf-relay), which must be answered 200."""
+    return in_dialog("INFO", cseq, "      Content-Type: application/dtmf-relay\n",
+                     f"      Signal={digit}\n      Duration=160\n\n") + f"""\
   <recv response="200">
     <action><log message="event=info digit={digit} at=[timestamp]"/></action>
   </recv>
@@ -254,23 +247,8 @@ def info(digit: str, cseq: int) -> str:
 
 
 def hang_up(cseq: int) -> str:
-    return f"""  <nop><action><log message="event=bye at=[timestamp]"/></action></nop>
-  <send retrans="500">
-    <![CDATA[
-
-      BYE [next_url] SIP/2.0
-      Via: SIP/2.0/[transport] [local_ip]:[local_port];branch=[branch]
-      From: <sip:[caller]@[local_ip]:[local_port]>;tag=[pid]SIPpTag00[call_number]
-      To: <sip:[service]@[remote_ip]:[remote_port]>[peer_tag_param]
-      Call-ID: [call_id]
-      CSeq: {cseq} BYE
-      Max-Forwards: 70
-      Content-Length: 0
-
-    ]]>
-  </send>
-  <recv response="200" crlf="true"/>
-"""
+    return ('  <nop><action><log message="event=bye at=[timestamp]"/></action></nop>\n'
+            + in_dialog("BYE", cseq) + '  <recv response="200" crlf="true"/>\n')
 
 
 HUNG_UP_ON = """  <recv request="BYE">
@@ -411,19 +389,9 @@ def test_the_queue_exit_key_leads_to_voicemail_whose_file_holds_what_the_caller_
     log = tmp_path / "caller.log"
     media_port = free_udp_port()
     with WebhookSink() as hook:
-        config = write_config(tmp_path, f"""\
-numbers:
-  - {{number: "100", scheme: support}}
-schemes:
-  support:
-    rules:
-      - name: everyone
-        steps:
-          - queue: support
-queues:
-  support:
-    members: ["201"]
-    exit_key: {{digit: "1", action: voicemail, voicemail: messages}}
+        config = write_config(tmp_path, queue_yaml("""\
+    exit_key: {digit: "1", action: voicemail, voicemail: messages}
+""") + f"""\
 voicemail:
   messages: {{greeting: [], max_length: 30, crm_task: false, notify: [office]}}
 notify:
@@ -488,21 +456,10 @@ missed: {{crm_task: false}}
 
 def test_the_agent_hears_the_whisper_then_both_parties_hear_each_other(
         tmp_path: Path, media_yaml: str) -> None:
-    config = write_config(tmp_path, """\
-numbers:
-  - {number: "100", name: Demo shop, scheme: support}
-schemes:
-  support:
-    rules:
-      - name: everyone
-        steps:
-          - queue: support
-queues:
-  support:
-    members: ["201"]
+    config = write_config(tmp_path, queue_yaml("""\
     wrapup: 0
     whisper: {wait_time: true, number_name: true}
-""" + agents_yaml("201") + media_yaml)
+""", number=", name: Demo shop") + agents_yaml("201") + media_yaml)
     library = PromptLibrary.from_config(load_config(config))
     caller_log, agent_log = tmp_path / "caller.log", tmp_path / "agent.log"
     # The caller speaks 7 s after the answer (by then the agent has answered after 1 s and

@@ -14,6 +14,7 @@ from .sipp import (
     events,
     finished,
     free_udp_port,
+    queue_yaml,
     register_agent,
     start_agent,
     start_caller,
@@ -25,18 +26,11 @@ from .sipp import (
 
 AGENTS = [str(n) for n in range(201, 209)]
 RATE = 4  # calls per second taken; the bucket holds one second's worth
-CONFIG = agents_yaml(*AGENTS) + f"""\
-numbers:
-  - {{number: "100", scheme: support}}
-schemes:
-  support:
-    rules: [{{name: everyone, steps: [{{queue: support}}]}}]
-queues:
-  support:
+CONFIG = agents_yaml(*AGENTS) + queue_yaml("""\
     strategy: longest_idle
-    members: [{", ".join(f'"{a}"' for a in AGENTS)}]
     wrapup: 0
-    whisper: {{wait_time: false, number_name: false}}
+    whisper: {wait_time: false, number_name: false}
+""", members=AGENTS) + f"""\
 sip:
   max_calls_per_second: {RATE}
   overload_retry_after: 7

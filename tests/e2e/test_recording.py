@@ -18,6 +18,7 @@ from .sipp import (
     drains_at_once,
     finished,
     free_udp_port,
+    queue_yaml,
     register_agent,
     start_agent,
     stop,
@@ -37,22 +38,11 @@ from .test_listening import (
     start_scripted_caller,
 )
 
-RECORDED_QUEUE = """\
-numbers:
-  - {number: "100", scheme: support, record: true}
-schemes:
-  support:
-    rules:
-      - name: everyone
-        steps:
-          - queue: support
-queues:
-  support:
-    members: ["201"]
+RECORDED_QUEUE = queue_yaml("""\
     wrapup: 0
     music: null
     whisper: {wait_time: false, number_name: false}
-"""
+""", number=", record: true")
 
 
 def running_yaml(daemon: RunningRtpEngine) -> str:

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import re
 import signal
 import tempfile
 import time
 from pathlib import Path
 
-from .sipp import SCENARIOS, free_udp_port, register, sipp, start_sipp, switchboard
+from .sipp import SCENARIOS, free_udp_port, register, relayed, sipp, start_sipp, switchboard
 
 # The demo plays its greeting (2.3 s) and whispers to the agent (3.4 s) before the bridge:
 # callers stay this long after their ACK so that the agent is reached before they hang up.
@@ -95,10 +94,7 @@ def test_a_bridged_call_carries_audio_both_ways_through_the_relay() -> None:
         proc.terminate()
         output = proc.communicate(timeout=20)[0]
     # Only relayed packets count: not the prompts we play, not what arrives unbridged.
-    legs = re.findall(r"media (\S+): \d+ packets in \((\d+) relayed\), \d+ out "
-                      r"\((\d+) relayed\)", output)
-    caller_leg = [(int(i), int(o)) for name, i, o in legs if "-L" not in name]
-    agent_leg = [(int(i), int(o)) for name, i, o in legs if "-L" in name]
+    caller_leg, agent_leg = relayed(output)
     assert caller_leg and agent_leg, output[-3000:]
     # The caller's recording reached the agent, and the agent's echo came back: each
     # direction carried at least a second of 20 ms packets (50), transcoded PCMA <-> PCMU.
