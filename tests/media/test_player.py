@@ -18,6 +18,7 @@ from switchboard.media.player import Playout
 from switchboard.media.relay import RelayConfig
 from switchboard.media.rtp import RtpPacket
 
+from ..realtime import realtime
 from .udp import LOCALHOST, Phone, dominant_frequency, run, talk, tone_frames, until
 
 pytestmark = pytest.mark.timeout(60)
@@ -133,6 +134,7 @@ def continuous(packets: list[RtpPacket]) -> bool:
     )
 
 
+@realtime()
 def test_a_16_khz_stereo_wav_arrives_as_pcmu_at_the_right_pitch_length_and_pace(
     tmp_path: Path,
 ) -> None:
@@ -175,6 +177,7 @@ def test_a_16_khz_stereo_wav_arrives_as_pcmu_at_the_right_pitch_length_and_pace(
     run(scenario())
 
 
+@realtime()
 def test_a_pcma_leg_gets_a_law(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -194,6 +197,7 @@ def test_a_pcma_leg_gets_a_law(tmp_path: Path) -> None:
     run(scenario())
 
 
+@realtime()
 def test_a_playlist_plays_its_fragments_back_to_back(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -218,6 +222,7 @@ def test_a_playlist_plays_its_fragments_back_to_back(tmp_path: Path) -> None:
     run(scenario())
 
 
+@realtime()
 def test_music_on_hold_loops_until_stopped_and_stop_is_immediate(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -245,6 +250,7 @@ def test_music_on_hold_loops_until_stopped_and_stop_is_immediate(tmp_path: Path)
     run(scenario())
 
 
+@realtime()
 def test_a_new_play_replaces_the_running_one_in_the_same_stream(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -272,6 +278,7 @@ def test_a_new_play_replaces_the_running_one_in_the_same_stream(tmp_path: Path) 
     run(scenario())
 
 
+@realtime()
 def test_a_prompt_to_a_bridged_leg_replaces_the_bridged_audio_then_it_comes_back(
     tmp_path: Path,
 ) -> None:
@@ -304,6 +311,7 @@ def test_a_prompt_to_a_bridged_leg_replaces_the_bridged_audio_then_it_comes_back
     run(scenario())
 
 
+@realtime()
 def test_a_file_that_cannot_be_played_raises_and_what_plays_goes_on(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -329,6 +337,7 @@ def test_a_file_that_cannot_be_played_raises_and_what_plays_goes_on(tmp_path: Pa
     run(scenario())
 
 
+@realtime()
 def test_a_stop_while_the_files_load_wins(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -347,6 +356,7 @@ def test_a_stop_while_the_files_load_wins(tmp_path: Path) -> None:
     run(scenario())
 
 
+@realtime()
 def test_a_stalled_loop_is_caught_up_in_short_bursts_and_a_new_player_starts_on_time(
     tmp_path: Path,
 ) -> None:
@@ -385,6 +395,7 @@ def test_a_stalled_loop_is_caught_up_in_short_bursts_and_a_new_player_starts_on_
 
 
 @pytest.mark.parametrize("players", [50])
+@realtime()
 def test_many_concurrent_players_keep_time(tmp_path: Path, players: int) -> None:
     """Prints the share of packets that reached the phones more than 40 ms after the one
     before (see bench_player.py for the same across processes with CPU figures)."""

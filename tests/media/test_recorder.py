@@ -20,6 +20,7 @@ from switchboard.media.recorder import HEARD, SAID, Recording
 from switchboard.media.relay import RelayConfig
 from switchboard.media.wav import load_wav, write_wav
 
+from ..realtime import realtime
 from .udp import LOCALHOST, Phone, run, talk, tone_frames, until
 
 pytestmark = pytest.mark.timeout(60)
@@ -180,6 +181,7 @@ def finished(events: list[MediaEvent]) -> list[RecordingFinished]:
 
 
 @pytest.mark.parametrize("recorded", ["call-1", "leg-1"])
+@realtime()
 def test_a_bridged_call_is_recorded_with_both_sides_in_one_wav(
     tmp_path: Path, recorded: str
 ) -> None:
@@ -223,6 +225,7 @@ def test_a_bridged_call_is_recorded_with_both_sides_in_one_wav(
     run(scenario())
 
 
+@realtime()
 def test_a_call_recording_holds_the_prompts_the_caller_heard_and_ends_at_hang_up(
     tmp_path: Path,
 ) -> None:
@@ -249,6 +252,7 @@ def test_a_call_recording_holds_the_prompts_the_caller_heard_and_ends_at_hang_up
     run(scenario())
 
 
+@realtime()
 def test_a_voicemail_stops_at_its_maximum_length(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -274,6 +278,7 @@ def test_a_voicemail_stops_at_its_maximum_length(tmp_path: Path) -> None:
     run(scenario())
 
 
+@realtime()
 def test_a_voicemail_ends_after_the_silence_and_holds_only_the_caller(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -306,6 +311,7 @@ def test_a_voicemail_ends_after_the_silence_and_holds_only_the_caller(tmp_path: 
     run(scenario())
 
 
+@realtime()
 def test_a_caller_hanging_up_ends_the_voicemail_with_what_was_said(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -325,6 +331,7 @@ def test_a_caller_hanging_up_ends_the_voicemail_with_what_was_said(tmp_path: Pat
     run(scenario())
 
 
+@realtime()
 def test_record_misuse_and_unwritable_paths_raise(tmp_path: Path) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []

@@ -28,6 +28,7 @@ from switchboard.media.rtpengine import RtpEngineMedia
 from switchboard.media.rtpengine_daemon import RtpEngineDaemon
 from switchboard.media.wav import load_wav
 
+from ..realtime import realtime
 from ..rtpengine import LOCALHOST, RunningRtpEngine, free_udp_port, ng
 from .udp import Phone, run, talk
 
@@ -139,6 +140,7 @@ def test_the_rtpengine_driver_is_a_media_engine(daemon: RunningRtpEngine, tmp_pa
 
 
 @pytest.mark.parametrize("call", [None, "call-1"], ids=["two calls", "one call"])
+@realtime()
 def test_a_bridge_carries_audio_both_ways_transcoded_and_keys_are_reported(
     daemon: RunningRtpEngine, tmp_path: Path, call: str | None
 ) -> None:
@@ -277,6 +279,7 @@ def test_legs_of_one_call_are_bridged_in_one_pass_and_keep_their_ports(
     run(scenario(), timeout=30)
 
 
+@realtime()
 def test_a_prompt_is_played_and_its_end_reported_and_a_loop_goes_on_until_stopped(
     daemon: RunningRtpEngine, tmp_path: Path
 ) -> None:
@@ -378,6 +381,7 @@ def test_a_call_recording_mixes_both_parties(daemon: RunningRtpEngine, tmp_path:
     run(scenario(), timeout=30)
 
 
+@realtime()
 def test_a_voicemail_ends_on_silence_or_at_its_maximum_length(
     daemon: RunningRtpEngine, tmp_path: Path
 ) -> None:
