@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, replace
+from functools import lru_cache
 from typing import Final
 from urllib.parse import unquote as percent_decode
 
@@ -140,6 +141,14 @@ _UPARAMS_RE: Final = re.compile(rf"(?:{_UPARAM})*")
 _UPARAM_RE: Final = re.compile(_UPARAM)
 
 
+# The parsers of header values are memoised: the values they return are immutable, and the
+# same text comes back many times within a call (From, To, Contact, Route and their
+# parameters are repeated in every request and response of a dialog). A bounded LRU: text
+# that never repeats (a flood of new values) only churns it.
+_CACHE: Final = 4096
+
+
+@lru_cache(maxsize=_CACHE)
 def _params(text: str, quoted: bool) -> Params:
     """Parse ``;a=1;lr`` (leading ``;`` included); empty text gives ``()``."""
     if not text:
@@ -184,6 +193,14 @@ def set_param(params: Params, name: str, value: str | None) -> Params:
         raise LocalProtocolError(f"bad parameter value {value!r}")
     if has_param(params, name):
         return tuple((n, value) if n == name else (n, v) for n, v in params)
+    return (*params, (name, value))
+
+
+def _put(params: Params, name: str, value: str) -> Params:
+    """``set_param`` for a value known to be valid."""
+    for i, (n, _) in enumerate(params):
+        if n == name:
+            return (*params[:i], (name, value), *params[i + 1 :])
     return (*params, (name, value))
 
 
@@ -321,6 +338,7 @@ _SIP_URI_RE: Final = re.compile(
 )
 
 
+@lru_cache(maxsize=_CACHE)
 def parse_uri(text: str) -> Uri:
     """Parse a URI; raises ``SipParseError`` (400)."""
     m = _SIP_URI_RE.fullmatch(text)
@@ -426,6 +444,7 @@ _NAME_ADDR_RE: Final = re.compile(
 )
 
 
+@lru_cache(maxsize=_CACHE)
 def parse_address(text: str) -> Address:
     """Parse name-addr or addr-spec with header parameters; raises ``SipParseError``."""
     m = _NAME_ADDR_RE.fullmatch(text.strip(" \t"))
@@ -474,6 +493,10 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one Via value; raises ``SipParseError`` (400)."""
+        return _parse_via(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> Via:
         m = _VIA_RE.match(text)
         if m is None:
             raise SipParseError(f"bad Via {text!r}")
@@ -522,12 +545,14 @@ class Via:
 
     def with_received(self, host: str, port: int) -> Via:
         """What a server stores on receipt from ``host:port`` (RFC 3261 §18.2.1, RFC 3581)."""
-        via = self
+        # host and port come from the socket: set without the checks of with_param
         if self.wants_rport:
-            via = via.with_param("rport", str(port)).with_param("received", host)
+            params = _put(_put(self.params, "rport", str(port)), "received", host)
         elif host != self.host:
-            via = via.with_param("received", host)
-        return via
+            params = _put(self.params, "received", host)
+        else:
+            return self
+        return Via(self.transport, self.host, self.port, params)
 
     def response_target(self) -> tuple[str, int]:
         """Where to send responses (RFC 3261 §18.2.2 with RFC 3581): ``(host, port)``."""
@@ -553,6 +578,10 @@ class CSeq:
     @classmethod
     def parse(cls, text: str) -> CSeq:
         """Parse a CSeq value; raises ``SipParseError`` (400)."""
+        return _parse_cseq(text)
+
+    @classmethod
+    def _parse(cls, text: str) -> CSeq:
         m = _CSEQ_RE.fullmatch(text)
         if m is None or int(m.group(1)) > 2**32 - 1:
             raise SipParseError(f"bad CSeq {text!r}")
@@ -560,3 +589,7 @@ class CSeq:
 
     def __str__(self) -> str:
         return f"{self.seq} {self.method}"
+
+
+_parse_via: Final = lru_cache(maxsize=_CACHE)(Via._parse)
+_parse_cseq: Final = lru_cache(maxsize=_CACHE)(CSeq._parse)

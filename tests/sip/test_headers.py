@@ -191,6 +191,26 @@ def test_via_received_and_rport() -> None:
     assert Via.parse("SIP/2.0/UDP h;maddr=224.0.1.75;ttl=1").response_target()[0] == ("224.0.1.75")
 
 
+def test_a_second_stamp_replaces_received_and_rport_in_place() -> None:
+    via = Via.parse("SIP/2.0/UDP h;received=192.0.2.1;rport=1;branch=z9hG4bKx")
+    assert str(via.with_received("192.0.2.9", 7)) == (
+        "SIP/2.0/UDP h;received=192.0.2.9;rport=7;branch=z9hG4bKx"
+    )
+
+
+def test_parsed_values_are_memoised_and_bad_text_fails_every_time() -> None:
+    text = '"Bob" <sip:bob@example.com;transport=tcp>;tag=a1'
+    first, second = parse_address(text), parse_address(text)
+    assert first is second  # one parse for the many times a dialog repeats its From and To
+    assert Via.parse("SIP/2.0/UDP h;branch=z9hG4bK1") is Via.parse("SIP/2.0/UDP h;branch=z9hG4bK1")
+    assert CSeq.parse("1 INVITE") is CSeq.parse("1 INVITE")
+    for _ in range(2):
+        with pytest.raises(SipParseError):
+            parse_address("<sip:bob@example.com")
+        with pytest.raises(SipParseError):
+            Via.parse("SIP/2.0/UDP h;branch=x;;")
+
+
 def test_rfc2543_via_without_cookie() -> None:
     via = Via.parse("SIP/2.0/UDP 192.0.2.15;branch=kdjuw")
     assert via.branch == "kdjuw" and not via.is_rfc3261_branch
