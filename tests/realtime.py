@@ -10,6 +10,11 @@ late *while this process got little CPU*. That is a stall of the machine, not of
 loop busy in Python or blocked in ``time.sleep`` leaves the thread running (the GIL is handed
 over every 5 ms), and a busy loop uses the CPU, so neither is counted.
 
+``realtime()`` also collects and freezes the heap before the test (``gc.freeze``): a full
+collection of what a thousand earlier tests left behind takes tens of milliseconds, a pause
+that belongs to the test suite, not to the code under test. The test's own garbage is
+collected as usual.
+
 ``realtime()`` runs a test again when it failed *and* the machine stalled during it, up to
 ``attempts`` times; a failure without a stall fails at once. So the test keeps failing on a
 code that is late by itself, and a stall has to come back on every attempt to fail it.
@@ -18,6 +23,7 @@ code that is late by itself, and a stall has to come back on every attempt to fa
 from __future__ import annotations
 
 import functools
+import gc
 import sys
 import threading
 import time
@@ -82,11 +88,18 @@ def realtime(attempts: int = 3) -> Callable[[Callable[P, T]], Callable[P, T]]:
         @functools.wraps(test)
         def run(*args: P.args, **kwargs: P.kwargs) -> T:
             for attempt in range(1, attempts + 1):
-                with Stalls() as stalls:
-                    try:
-                        return test(*args, **kwargs)
-                    except (AssertionError, TimeoutError) as failure:
-                        error = failure
+                # What earlier tests left on the heap is not this test's: collected and frozen,
+                # so that a full collection during the test scans only the test's own objects.
+                gc.collect()
+                gc.freeze()
+                try:
+                    with Stalls() as stalls:
+                        try:
+                            return test(*args, **kwargs)
+                        except (AssertionError, TimeoutError) as failure:
+                            error = failure
+                finally:
+                    gc.unfreeze()
                 if not stalls.seen or attempt == attempts:
                     error.add_note(f"realtime: attempt {attempt} of {attempts}, {stalls}")
                     raise error

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import re
 import subprocess
@@ -98,3 +99,15 @@ def test_stalls_on_every_attempt_fail_the_test() -> None:
         always_frozen()
     assert len(calls) == 2
     assert re.search(r"attempt 2 of 2, \d+ stall", "".join(failure.value.__notes__))
+
+
+def test_the_heap_left_by_earlier_tests_is_frozen_during_the_test() -> None:
+    leftovers = [[n] for n in range(10_000)]  # what earlier tests left behind
+    frozen_before = gc.get_freeze_count()
+
+    @realtime()
+    def look() -> int:
+        return gc.get_freeze_count()
+
+    assert look() >= frozen_before + len(leftovers)  # not scanned by the test's collections
+    assert gc.get_freeze_count() == frozen_before  # and given back afterwards

@@ -261,7 +261,7 @@ class InProcessMedia:
         play_id: int,
     ) -> Player | None:
         """The player for a play request, or None if it was overtaken while loading."""
-        paths = [Path(f) for f in files]
+        paths = [os.fspath(f) for f in files]
         cached = [self.audio.cached(path) for path in paths]
         clips = [clip for clip in cached if clip is not None]
         if len(clips) < len(paths):
@@ -343,7 +343,7 @@ class InProcessMedia:
             self._clock = PlayoutClock(asyncio.get_running_loop())
         return self._clock
 
-    def _load(self, paths: list[Path]) -> list[Clip]:
+    def _load(self, paths: list[str]) -> list[Clip]:
         return [self.audio.load(path) for path in paths]
 
     def _stop_player(self, leg_id: str) -> None:
