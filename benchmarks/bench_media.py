@@ -43,6 +43,10 @@ Each step: set up, warm up ``--warmup`` s, then measure for ``--seconds`` s:
 - phones: the generator's CPU and its packets sent more than 20 ms after their slot; machine:
   all cores' busy time. Either near its limit means the figure is bounded by the load
   generator or by the machine, not by the engine; the table says so.
+- waited (in-process): how long the engine's event loop was ready to run but had no CPU
+  (the kernel's run delay, /proc/PID/schedstat), read before and after the window, so that
+  nothing runs inside the engine to measure it. Time the hypervisor stole from the virtual
+  CPU is not in it (see "stolen").
 
 A driver's rising stops after a step that lost or delayed more than 20 % of its packets.
 Prints a line per step, then a table per scenario with both drivers side by side and the
@@ -112,6 +116,15 @@ def cpu_seconds(pid: int) -> float:
     except (OSError, IndexError):
         return 0.0
     return (int(fields[11]) + int(fields[12])) / CLOCK_TICKS  # utime, stime
+
+
+def run_delay(pid: int) -> float:
+    """Seconds the main thread of a process has waited for a CPU while it could run
+    (/proc/PID/schedstat; time stolen by a hypervisor is not in it). 0 once it is gone."""
+    try:
+        return int(Path(f"/proc/{pid}/schedstat").read_text().split()[1]) / 1e9
+    except (OSError, IndexError, ValueError):
+        return 0.0
 
 
 def machine_times() -> tuple[int, int, int]:
@@ -298,6 +311,7 @@ class Step:
     machine: float = 0.0  # share of all cores busy over the window (all processes)
     stolen: float = 0.0  # share of all cores the hypervisor gave to other guests
     setup: float = 0.0  # seconds to allocate, set remote and bridge / play every leg
+    waited: float = 0.0  # seconds the engine host's loop waited for a CPU over the window
     loop: str = ""
     phones: dict[str, float] = field(default_factory=dict)
     error: str = ""
@@ -433,11 +447,13 @@ def run_step(
         phase("warming up", args.warmup)
         pids = [engine.pid, *([engine.daemon_pid] if engine.daemon_pid else [])]
         cpu0 = [cpu_seconds(pid) for pid in pids]
+        waited0 = run_delay(engine.pid)
         phones0, (busy0, steal0, total0) = cpu_seconds(phones.pid), machine_times()
         wall0 = time.monotonic()
         phones.send("mark")
         phase("measuring", args.seconds)
         cpu1 = [cpu_seconds(pid) for pid in pids]
+        step.waited = run_delay(engine.pid) - waited0
         phones1, (busy1, steal1, total1) = cpu_seconds(phones.pid), machine_times()
         wall1 = time.monotonic()
         step.phones = phones.result(0.5 if scenario == "bridged" else 0)
@@ -785,6 +801,8 @@ def describe(step: Step) -> str:
         f" of a core), {pct(step.stolen)} stolen",
         f"setup {step.setup:.1f} s",
     ]
+    if step.driver == "inprocess":
+        parts.insert(-1, f"engine waited {1000 * step.waited:.0f} ms for a CPU")
     limits = step.limits()
     return "; ".join(parts) + (f"  [{', '.join(limits)}]" if limits else "")
 
