@@ -7,9 +7,11 @@ caller's INVITE (with SDP), ACK and BYE, and the agent's 100, 180 and 200 to the
 200 to the BYE, with new tags, branches and Call-IDs for every call. Each parser parses each
 message and reads what a B2BUA reads of it: the top Via's branch, the From and To tags, the
 CSeq, the Call-ID and the Contact's user, host and port. Both must read the same values (checked
-before timing). Prints microseconds per message for both and ``ratio: X`` (sippy's time over
-switchboard's: above 1, switchboard parses faster). switchboard's parser also validates what
-it reads (RFC 3261 grammar, required headers, Content-Length), which sippy's does not.
+before timing). Each round starts with switchboard's caches of parsed values empty, so only
+what a call repeats within itself is parsed once. Prints microseconds per message for both
+and ``ratio: X`` (sippy's time over switchboard's: above 1, switchboard parses faster).
+switchboard's parser also validates what it reads (RFC 3261 grammar, required headers,
+Content-Length), which sippy's does not.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from rich.table import Table
 from sippy.SipRequest import SipRequest  # type: ignore[import-untyped]
 from sippy.SipResponse import SipResponse  # type: ignore[import-untyped]
 
+from switchboard.sip import headers
 from switchboard.sip.message import Request, Response, parse
 
 Contact = tuple[str | None, str, int | None]  # user, host, port
@@ -101,8 +104,17 @@ def sippy_reads(data: bytes) -> Fields:
     )  # fmt: skip
 
 
+def forget_parsed() -> None:
+    """Empty switchboard's caches of parsed header values, so that a round reuses only what a
+    call repeats within itself, never what an earlier round (or the check) parsed."""
+    for cached in (headers._params, headers.parse_uri, headers.parse_address,
+                   headers._parse_via, headers._parse_cseq):  # fmt: skip
+        cached.cache_clear()
+
+
 def timed(reads: Callable[[bytes], Fields], calls: list[list[bytes]]) -> float:
     """Seconds to parse and read every message of every call once."""
+    forget_parsed()
     started = time.perf_counter()
     for messages in calls:
         for data in messages:

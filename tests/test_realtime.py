@@ -11,9 +11,7 @@ import time
 
 import pytest
 
-from switchboard.stalls import Stalls
-
-from .realtime import realtime
+from .realtime import Stalls, realtime
 
 # A separate process stops this one (SIGSTOP, as a hypervisor or a busy machine would take the
 # CPU away) and lets it go on 100 ms later; it always sends SIGCONT, even when interrupted.

@@ -191,16 +191,13 @@ def set_param(params: Params, name: str, value: str | None) -> Params:
     """``params`` with ``name`` set (replaced in place, or appended)."""
     if value is not None and not (_PARAM_VALUE_RE.fullmatch(value) or _QUOTED_RE.fullmatch(value)):
         raise LocalProtocolError(f"bad parameter value {value!r}")
+    return _put(params, name, value)
+
+
+def _put(params: Params, name: str, value: str | None) -> Params:
+    """``set_param`` for a value known to be valid."""
     if has_param(params, name):
         return tuple((n, value) if n == name else (n, v) for n, v in params)
-    return (*params, (name, value))
-
-
-def _put(params: Params, name: str, value: str) -> Params:
-    """``set_param`` for a value known to be valid."""
-    for i, (n, _) in enumerate(params):
-        if n == name:
-            return (*params[:i], (name, value), *params[i + 1 :])
     return (*params, (name, value))
 
 
