@@ -110,12 +110,19 @@ ServerState = Literal["trying", "proceeding", "completed", "confirmed", "accepte
 
 @dataclass(slots=True, eq=False)
 class _Txn:
+    """One transaction. Once it has its final answer, it only waits out an absorb timer
+    (D, I, J, K, L after the ACK, M: up to 32 s over UDP) and lets go of the messages it no
+    longer needs (``request``; ``last`` unless it is resent): at a few hundred calls a second
+    thousands of such transactions wait, and their parsed messages made every full garbage
+    collection of the process hundreds of milliseconds long."""
+
     key: str
-    request: Request
+    request: Request | None  # None once nothing needs it (the absorb states)
     peer: Address
     transport: Transport
     invite: bool
     state: str
+    method: str = ""
     interval: float = 0.0  # current retransmission interval
     retransmit_at: float | None = None
     timeout_at: float | None = None  # B/F (client), H/L (server)
@@ -187,6 +194,14 @@ class TransactionLayer:
     def live(self) -> int:
         """Transactions not yet terminated, including those only absorbing retransmissions."""
         return len(self.clients) + len(self.servers)
+
+    def held(self) -> int:
+        """Messages the live transactions keep in memory (requests, and what they may resend)."""
+        return sum(
+            (t.request is not None) + (t.last is not None and t.last is not t.request)
+            for table in (self.clients, self.servers)
+            for t in table.values()
+        )
 
     def unfinished(self) -> int:
         """Transactions still waiting for the network (an answer, an ACK): a hung call's
@@ -284,8 +299,10 @@ class TransactionLayer:
             dialog_key = (request.call_id, request.cseq.seq)
             accepted = self._accepted.pop(dialog_key, None)
             if accepted is not None and accepted in self.servers:
-                self.servers[accepted].retransmit_at = None  # the 2xx arrived: stop resending
-                self._schedule(self.servers[accepted])
+                done = self.servers[accepted]
+                done.retransmit_at = None  # the 2xx arrived: stop resending
+                done.request = done.last = None  # only absorbs INVITE retransmissions now
+                self._schedule(done)
             self._events.append(RequestReceived(None, request, source, transport))
             return
         if txn is not None:
@@ -309,7 +326,7 @@ class TransactionLayer:
                 self._sends.append(send)
                 return
         txn = _Txn(key, request, peer, transport, invite, "proceeding" if invite else "trying",
-                   client=False)
+                   request.method, client=False)
         self.servers[key] = txn
         cancels = None
         if request.method == "CANCEL":
@@ -344,6 +361,7 @@ class TransactionLayer:
                 elif status < 300:
                     self._enter(txn, "accepted", now)
                 else:
+                    assert txn.request is not None  # kept until the final response
                     txn.last = self._ack_for(txn.request, response)
                     self._sends.append(Send(txn.last, txn.peer, txn.transport))
                     self._enter(txn, "completed", now)
@@ -374,7 +392,8 @@ class TransactionLayer:
         if key in self.clients:
             raise LocalProtocolError(f"transaction {key} exists: use a new branch")
         invite = request.method == "INVITE"
-        txn = _Txn(key, request, dest, transport, invite, "calling" if invite else "trying")
+        txn = _Txn(key, request, dest, transport, invite, "calling" if invite else "trying",
+                   request.method)
         txn.last = request
         t = self.timers
         if transport == "UDP":
@@ -403,6 +422,7 @@ class TransactionLayer:
             txn.state = "proceeding"
             return
         if txn.invite and status < 300:
+            assert txn.request is not None  # kept until the final response
             txn.dialog_key = (txn.request.call_id, txn.request.cseq.seq)
             self._accepted[txn.dialog_key] = key
         self._enter(txn, "accepted" if txn.invite and status < 300 else "completed", now)
@@ -414,6 +434,13 @@ class TransactionLayer:
         udp = txn.transport == "UDP"
         txn.state = state
         txn.retransmit_at = txn.timeout_at = txn.end_at = None
+        # What each final state still resends: the ACK of an error (client INVITE, D), the
+        # final answer (server: G, J, and the 2xx until its ACK, L). The request itself is
+        # needed only by a server INVITE until its ACK (AckTimedOut carries it).
+        if not (state == "accepted" and not txn.client):
+            txn.request = None
+        if state == "confirmed" or (txn.client and not (state == "completed" and txn.invite)):
+            txn.last = None
         if txn.client:
             if state == "completed":  # timer D (INVITE) or K
                 wait = (32.0 if txn.invite else t.t4) if udp else 0.0
@@ -454,7 +481,7 @@ class TransactionLayer:
             self._terminate(txn)
             return
         if self._due(txn.timeout_at, now) and txn.state in ("calling", "trying", "proceeding"):
-            self._events.append(TransactionTimedOut(txn.key, txn.request.method))
+            self._events.append(TransactionTimedOut(txn.key, txn.method))
             self._terminate(txn)
             return
         if self._due(txn.retransmit_at, now) and txn.last is not None:
@@ -472,10 +499,10 @@ class TransactionLayer:
             return
         if self._due(txn.timeout_at, now):
             if txn.state == "accepted":
-                if txn.dialog_key in self._accepted:  # no ACK ever came
+                if txn.dialog_key in self._accepted and txn.request is not None:  # no ACK
                     self._events.append(AckTimedOut(txn.key, txn.request))
             else:
-                self._events.append(TransactionTimedOut(txn.key, txn.request.method))
+                self._events.append(TransactionTimedOut(txn.key, txn.method))
             self._terminate(txn)
             return
         if self._due(txn.retransmit_at, now) and txn.last is not None:

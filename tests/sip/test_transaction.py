@@ -352,3 +352,51 @@ def test_the_admission_hook_is_asked_only_about_new_out_of_dialog_invites() -> N
     layer.receive(request(branch="z9hG4bK-2", cseq=2, to_tag="t1"), PEER, "UDP", 0.2)  # re-INVITE
     layer.receive(request("OPTIONS", branch="z9hG4bK-3"), PEER, "UDP", 0.3)
     assert asked == ["INVITE"]
+
+
+def test_transactions_waiting_out_absorb_timers_keep_only_what_they_resend() -> None:
+    """D, I, J, K, L after the ACK and M last up to 32 s: thousands wait at a few hundred
+    calls a second, so each keeps at most the one message it may still have to resend."""
+    layer = TransactionLayer()
+    # client INVITE answered 2xx (timer M): nothing to resend, the dialog ACKs
+    invite = request(branch="z9hG4bK-c1")
+    layer.send_request(invite, PEER, "UDP", 0.0)
+    assert layer.held() == 1  # the INVITE, which is also what timer A resends
+    layer.receive(reply(invite, 200), PEER, "UDP", 0.1)
+    assert layer.held() == 0
+    # client INVITE refused (timer D): keeps the ACK for retransmitted errors
+    refused = request(branch="z9hG4bK-c2", cseq=2)
+    layer.send_request(refused, PEER, "UDP", 0.0)
+    layer.receive(reply(refused, 486), PEER, "UDP", 0.1)
+    assert layer.held() == 1
+    # client BYE answered (timer K): nothing
+    bye = request("BYE", branch="z9hG4bK-c3", cseq=3)
+    layer.send_request(bye, PEER, "UDP", 0.0)
+    layer.receive(reply(bye, 200), PEER, "UDP", 0.1)
+    assert layer.held() == 1
+    # server INVITE answered 2xx (timer L): the request (for AckTimedOut) and the 2xx until
+    # the ACK, then nothing
+    layer.receive(request(branch="z9hG4bK-s1", cseq=4), PEER, "UDP", 0.0)
+    (event,) = layer.events()[-1:]
+    assert isinstance(event, RequestReceived) and event.key is not None
+    layer.send_response(event.key, reply(event.request, 200), 0.1)
+    assert layer.held() == 3
+    layer.receive(request("ACK", branch="z9hG4bK-a1", cseq=4, to_tag="srv"), PEER, "UDP", 0.2)
+    assert layer.held() == 1
+    # server BYE answered (timer J): its 200 for retransmitted BYEs
+    layer.receive(request("BYE", branch="z9hG4bK-s2", cseq=5), PEER, "UDP", 0.0)
+    (event,) = layer.events()[-1:]
+    assert isinstance(event, RequestReceived) and event.key is not None
+    layer.send_response(event.key, reply(event.request, 200), 0.1)
+    assert layer.held() == 2
+    # server INVITE refused, then ACKed (timer I): nothing
+    layer.receive(request(branch="z9hG4bK-s3", cseq=6), PEER, "UDP", 0.0)
+    (event,) = layer.events()[-1:]
+    assert isinstance(event, RequestReceived) and event.key is not None
+    layer.send_response(event.key, reply(event.request, 486), 0.1)
+    assert layer.held() == 3  # the 486, resent on timer G until the ACK
+    layer.receive(request("ACK", branch="z9hG4bK-s3", cseq=6, to_tag="srv"), PEER, "UDP", 0.2)
+    assert layer.held() == 2
+    assert layer.live() == 6
+    times(layer, 40)
+    assert layer.live() == 0 and layer.held() == 0
