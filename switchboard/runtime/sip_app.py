@@ -139,7 +139,8 @@ class SipApp(HoldMixin, TrunkMixin):
         self.by_client_key: dict[str, Dialog] = {}
         self.trusted = {ip for t in config.trunks for ip in (*t.inbound_from, t.host)}
         self._ids = itertools.count(1)
-        self._txn_timer: asyncio.TimerHandle | None = None
+        self._txn_timer: asyncio.Handle | None = None
+        self._txn_at = 0.0  # when _txn_timer fires
         self._reg_timer: asyncio.TimerHandle | None = None
         self.actions: asyncio.Queue[Action] = asyncio.Queue()
         self.draining = False  # shutting down: new calls are refused with 503
@@ -195,11 +196,22 @@ class SipApp(HoldMixin, TrunkMixin):
         self._arm_txn_timer()
 
     def _arm_txn_timer(self) -> None:
-        if self._txn_timer is not None:
-            self._txn_timer.cancel()
-            self._txn_timer = None
+        # One loop timer for all transactions, at the earliest deadline. Most messages only
+        # add later deadlines, so a timer already armed no later than the earliest one stays:
+        # if it fires with nothing due, _txn_fire arms it again. (Cancelling and making a
+        # timer for each of the dozen messages of a call took 3.5 % of py-spy's samples at
+        # 200 cps.)
+        # (The deadline is kept here: uvloop answers call_at for a past time with a Handle
+        # that has no when().)
         deadline = self.txl.next_deadline()
+        armed = self._txn_timer
+        if armed is not None:
+            if deadline is None or self._txn_at <= deadline:
+                return
+            armed.cancel()
+            self._txn_timer = None
         if deadline is not None:
+            self._txn_at = deadline
             self._txn_timer = self.loop.call_at(deadline, self._txn_fire)
 
     def _txn_fire(self) -> None:
