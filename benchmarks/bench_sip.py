@@ -25,8 +25,9 @@ first failing step. Prints a table per step, then ``switchboard: N cps (server C
 Then the same for steps that also had no SIP retransmission: the server answered everything
 within T1 (500 ms), so it kept pace instead of working off a backlog after the step; that
 is the capacity to compare. CPU is the server process's user + system time over the step
-(from /proc), as a share of one core and per call. ``--uvloop`` runs switchboard on uvloop
-(an experiment: the runtime does not choose uvloop by itself). ``--keep`` keeps the logs.
+(from /proc), as a share of one core and per call. ``switchboard run`` uses uvloop when it
+is installed (DESIGN.md); ``--uvloop`` installs it before the CLI starts (the same loop, kept
+for older runs' command lines). ``--keep`` keeps the logs.
 """
 
 from __future__ import annotations
