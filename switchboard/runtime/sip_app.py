@@ -198,11 +198,10 @@ class SipApp(HoldMixin, TrunkMixin):
     def _arm_txn_timer(self) -> None:
         # One loop timer for all transactions, at the earliest deadline. Most messages only
         # add later deadlines, so a timer already armed no later than the earliest one stays:
-        # if it fires with nothing due, _txn_fire arms it again. (Cancelling and making a
+        # if it fires with nothing due, _txn_fire arms it again (cancelling and making a
         # timer for each of the dozen messages of a call took 3.5 % of py-spy's samples at
-        # 200 cps.)
-        # (The deadline is kept here: uvloop answers call_at for a past time with a Handle
-        # that has no when().)
+        # 200 cps). Its time is kept in _txn_at: for a time already past, uvloop's call_at
+        # returns a Handle that has no when().
         deadline = self.txl.next_deadline()
         armed = self._txn_timer
         if armed is not None:
