@@ -197,7 +197,7 @@ class Player:
         self._samples = sum(len(clip.pcm) for clip in self._clips)
         if loop and not self._samples:
             raise ValueError("nothing to loop: the files hold no audio")
-        self._buffers: dict[Law, bytes] = {}
+        self._buffers: dict[Law, tuple[bytes, int, bytes]] = {}
         self.playout: Playout | None = None
         self.running = False
 
@@ -241,17 +241,24 @@ class Player:
             if self._on_done is not None:
                 self._on_done()
 
-    def _send(self, frames: list[tuple[int, int]], buffer: bytes, now: float) -> None:
+    def _send(
+        self, frames: list[tuple[int, int]], buffer: tuple[bytes, int, bytes], now: float
+    ) -> None:
         send, leg_id = self._relay.send_audio, self.leg_id
         source, sequence, timestamp = self._source, self._sequence, self._timestamp
         size = self._samples
+        audio, end_start, end = buffer
         for index, slot in frames:
             offset = index * FRAME_SAMPLES
             if self.loop:
                 offset %= size
+            if offset + FRAME_SAMPLES <= size:
+                frame = audio[offset : offset + FRAME_SAMPLES]
+            else:  # the last frame: it wraps to the beginning (loop) or is padded
+                frame = end[offset - end_start : offset - end_start + FRAME_SAMPLES]
             send(
                 leg_id,
-                buffer[offset : offset + FRAME_SAMPLES],
+                frame,
                 source=source,
                 sequence=(sequence + index) & 0xFFFF,
                 timestamp=(timestamp + slot * FRAME_SAMPLES) & 0xFFFFFFFF,
@@ -259,18 +266,26 @@ class Player:
                 now=now,
             )
 
-    def _buffer(self, law: Law) -> bytes:
-        """The playlist in ``law``, extended so that any frame is one plain slice."""
+    def _buffer(self, law: Law) -> tuple[bytes, int, bytes]:
+        """The playlist in ``law``, and its end: (audio, where the end starts, end).
+
+        A frame that fits in the audio is a slice of it; the end holds the audio's last
+        frame or less followed by the beginning again (loop) or by silence, so that the frame
+        across the end is a slice of it too. The audio itself is not copied (a one-file
+        playlist is the clip's own encoding): hold music of 20 s was copied twice over, 300 KB,
+        for every caller put on hold.
+        """
         buffer = self._buffers.get(law)
         if buffer is None:
-            audio = b"".join(clip.encoded(law) for clip in self._clips)
+            audio = b"".join([clip.encoded(law) for clip in self._clips])
+            size = len(audio)
+            end_start = max(0, size - FRAME_SAMPLES)
             if self.loop:
-                # Frames straddling the loop point read on into a copy of the beginning.
-                buffer = audio * (1 + -(-FRAME_SAMPLES // len(audio)))
+                after = (audio * -(-FRAME_SAMPLES // size))[:FRAME_SAMPLES]
             else:
                 silence = ULAW_SILENCE if law is Law.ULAW else ALAW_SILENCE
-                buffer = audio + bytes([silence]) * (-len(audio) % FRAME_SAMPLES)
-            self._buffers[law] = buffer
+                after = bytes([silence]) * FRAME_SAMPLES
+            buffer = self._buffers[law] = (audio, end_start, audio[end_start:] + after)
         return buffer
 
 

@@ -431,3 +431,48 @@ def test_many_concurrent_players_keep_time(tmp_path: Path, players: int) -> None
         await engine.close()
 
     run(scenario(), timeout=30)
+
+
+class _Frames:
+    """Stands in for the relay: the leg a Player asks for, and the frames it sends."""
+
+    def __init__(self) -> None:
+        from switchboard.media.relay import MediaLeg
+
+        self.sent: list[bytes] = []
+        self.the_leg = MediaLeg("a", (LOCALHOST, 20000))
+
+    def leg(self, leg_id: str) -> object:
+        return self.the_leg
+
+    def send_audio(self, leg_id: str, payload: bytes, **fields: object) -> None:
+        self.sent.append(payload)
+
+
+@pytest.mark.parametrize("samples", [1, 100, 159, 160, 161, 320, 1000, 153_600])
+@pytest.mark.parametrize("loop", [True, False])
+def test_every_frame_is_the_playlist_read_on_from_its_offset(samples: int, loop: bool) -> None:
+    """Frames across the end of the playlist wrap to its beginning (loop) or are padded with
+    silence; the rest are slices of the clips' own encoding, which is not copied."""
+    from switchboard.media.player import Player
+    from switchboard.media.wav import Clip
+
+    rng = np.random.default_rng(samples)
+    clips = [Clip(Path(f"{n}.wav"), rng.integers(-20000, 20000, samples, dtype=np.int16))
+             for n in range(1 if samples > 1000 else 2)]
+    relay = _Frames()
+    player = Player(relay, "a", clips, None, loop=loop)  # type: ignore[arg-type]
+    audio = b"".join(clip.encoded(g711.Law.ULAW) for clip in clips)
+    size = len(audio)
+    passes = 3 if loop else 1
+    count = -(-size // 160) * passes + (2 if loop else 0)
+    player._send([(i, i) for i in range(count)], player._buffer(g711.Law.ULAW), 0.0)
+    if loop:
+        stream = audio * (count * 160 // size + 2)
+        expected = [stream[(i * 160) % size : (i * 160) % size + 160] for i in range(count)]
+    else:
+        padded = audio + bytes([g711.ULAW_SILENCE]) * (-size % 160)
+        expected = [padded[i * 160 : i * 160 + 160] for i in range(count)]
+    assert relay.sent == expected
+    if len(clips) == 1:
+        assert player._buffer(g711.Law.ULAW)[0] is clips[0].encoded(g711.Law.ULAW)
