@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import itertools
 import os
 import socket
 import subprocess
@@ -11,6 +10,8 @@ from pathlib import Path
 
 from switchboard.media.ng import bdecode
 from switchboard.media.rtpengine_daemon import RtpEngineDaemon
+
+from .ports import reserved_ports
 
 LOCALHOST = "127.0.0.1"
 
@@ -21,27 +22,15 @@ def free_udp_port() -> int:
         return int(probe.getsockname()[1])
 
 
-# The control ports of the test daemons (NG and DTMF log). Below the kernel's ephemeral range
-# (32768-60999 by default): the DTMF log port is bound again by every test's engine and free
-# in between, and a port from free_udp_port() could meanwhile be handed to any socket of the
-# suite bound to port 0 (it happened in CI: EADDRINUSE). No test binds port 0 into this range.
+# The control ports of the test daemons (NG and DTMF log): the DTMF log port is bound again
+# by every test's engine and free in between (from the ephemeral range, a socket of the suite
+# bound to port 0 once took it: EADDRINUSE in CI).
 CONTROL_PORTS = range(31900, 32000)
-_next_control = itertools.count()
 
 
 def control_udp_port() -> int:
     """A free port of CONTROL_PORTS, a different one at each call in this process."""
-    low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
-    assert CONTROL_PORTS.stop <= low, f"CONTROL_PORTS overlap the ephemeral ports from {low}"
-    for _ in CONTROL_PORTS:
-        port = CONTROL_PORTS[next(_next_control) % len(CONTROL_PORTS)]
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-            try:
-                probe.bind((LOCALHOST, port))
-            except OSError:
-                continue
-            return port
-    raise AssertionError(f"no free UDP port in {CONTROL_PORTS}")
+    return reserved_ports(CONTROL_PORTS)
 
 
 def ng(address: tuple[str, int], command: bytes) -> dict[str, object]:

@@ -14,6 +14,8 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+from ..ports import reserved_ports
+
 SCENARIOS = Path(__file__).parent / "scenarios"
 
 
@@ -29,6 +31,18 @@ def free_udp_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+# SIPp's -mp: it binds that port and the next three (audio and video RTP and RTCP). A port
+# from free_udp_port() said nothing of its neighbours: once the third was switchboard's own
+# SIP port (SIPp exit 254, EADDRINUSE). Above SIPp's default media search (from 6000), below
+# the benchmarks' media ports (8000 up).
+MEDIA_PORTS = range(7000, 8000, 4)
+
+
+def free_media_port() -> int:
+    """A base port for SIPp's ``-mp`` with it and the next three free."""
+    return reserved_ports(MEDIA_PORTS, 4)
 
 
 def options_ok(port: int, timeout: float = 0.3) -> bool:
@@ -108,7 +122,7 @@ def register(agent: str, server_port: int, contact_port: int, password: str | No
                       "-m", "1", "-i", "127.0.0.1", "-p", str(free_udp_port()),
                       # A free media port of its own: SIPp's default search from 6000 fails
                       # when other work on the machine holds those ports.
-                      "-mp", str(free_udp_port()), timeout=15)
+                      "-mp", str(free_media_port()), timeout=15)
     finally:
         os.unlink(scenario.name)
     assert result.returncode == 0, f"REGISTER: {result.stdout[-2000:]}\n{result.stderr}"

@@ -15,6 +15,7 @@ from .sipp import (
     drains_at_once,
     events,
     finished,
+    free_media_port,
     free_udp_port,
     queue_yaml,
     register_agent,
@@ -53,13 +54,13 @@ def test_the_caller_holds_and_resumes_the_agent_hears_music_meanwhile(tmp_path: 
     with switchboard(config) as (port, proc):
         agent_port = free_udp_port()
         agent = start_sipp("-sn", "uas", "-i", "127.0.0.1", "-p", str(agent_port), "-m", "1",
-                           "-mp", str(free_udp_port()), "-rtp_echo", timeout=40)
+                           "-mp", str(free_media_port()), "-rtp_echo", timeout=40)
         caller: subprocess.Popen[str] | None = None
         try:
             register_agent("201", port, agent_port)
             caller = start_sipp(f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "caller_holds.xml"),
                                 "-s", "100", "-i", "127.0.0.1", "-p", str(free_udp_port()),
-                                "-mp", str(free_udp_port()), "-m", "1", "-trace_logs",
+                                "-mp", str(free_media_port()), "-m", "1", "-trace_logs",
                                 "-log_file", str(caller_log), timeout=40)
             finished(caller, "caller who holds and resumes", timeout=45)
             finished(agent, "agent", timeout=15)
@@ -92,12 +93,12 @@ def agent_holds(config: Path, logs: Path, caller: str, data: Path | None = None)
     with switchboard(config, data=data) as (port, proc):
         agent_port = free_udp_port()
         agent = start_agent("agent_holds.xml", agent_port, agent_log, "-m", "1", "-d", "2000",
-                            "-mp", str(free_udp_port()), timeout=40)
+                            "-mp", str(free_media_port()), timeout=40)
         calling: subprocess.Popen[str] | None = None
         try:
             register_agent("201", port, agent_port)
             calling = start_caller(port, "100", caller, caller_log, 5000,
-                                   "-mp", str(free_udp_port()), timeout=40)
+                                   "-mp", str(free_media_port()), timeout=40)
             finished(calling, "caller put on hold", timeout=45)
             finished(agent, "agent who holds and resumes", timeout=15)
         finally:

@@ -43,6 +43,7 @@ from .sipp import (
     drains_at_once,
     events,
     finished,
+    free_media_port,
     free_udp_port,
     queue_yaml,
     register_agent,
@@ -128,7 +129,7 @@ def test_a_queued_caller_hears_greeting_music_position_and_the_advert_in_time(
         tmp_path: Path, media_yaml: str) -> None:
     config = write_config(tmp_path, ANNOUNCING_QUEUE + agents_yaml("201") + media_yaml)
     caller_log, agent_log = tmp_path / "caller.log", tmp_path / "agent.log"
-    media_port = free_udp_port()
+    media_port = free_media_port()
     with switchboard(config, data=tmp_path / "data") as (port, proc), \
             RtpCapture(media_port) as capture:
         # The agent's phone rings and is never answered: the caller waits in the queue
@@ -136,7 +137,7 @@ def test_a_queued_caller_hears_greeting_music_position_and_the_advert_in_time(
         # announced (as Asterisk skips a zero hold time).
         agent_port = free_udp_port()
         agent = start_agent("agent_rings.xml", agent_port, agent_log, "-m", "1",
-                            "-mp", str(free_udp_port()), timeout=60)
+                            "-mp", str(free_media_port()), timeout=60)
         caller = None
         try:
             register_agent("201", port, agent_port)
@@ -295,7 +296,7 @@ def scripted_call(config: Path, data: Path, scenario: Path, log: Path, timeout: 
                   number: str = "100") -> tuple[Heard, str]:
     """Run ``switchboard run`` with ``config`` and one scripted caller of ``number``: what
     the caller heard and the server's output once it stopped."""
-    media_port = free_udp_port()
+    media_port = free_media_port()
     with switchboard(config, data=data) as (port, proc), RtpCapture(media_port) as capture:
         caller = start_scripted_caller(port, scenario, media_port, log, number=number)
         try:
@@ -387,7 +388,7 @@ def test_the_queue_exit_key_leads_to_voicemail_whose_file_holds_what_the_caller_
         tmp_path: Path, media_yaml: str) -> None:
     data = tmp_path / "data"
     log = tmp_path / "caller.log"
-    media_port = free_udp_port()
+    media_port = free_media_port()
     with WebhookSink() as hook:
         config = write_config(tmp_path, queue_yaml("""\
     exit_key: {digit: "1", action: voicemail, voicemail: messages}
@@ -466,7 +467,7 @@ def test_the_agent_hears_the_whisper_then_both_parties_hear_each_other(
     # heard the ~3 s whisper) and hangs up 8 s later. The agent's phone echoes what it hears.
     scenario = caller_scenario(tmp_path, "caller_talks", [pause(7000), speak(), pause(8000)],
                                hang_up(2), codec="PCMA")
-    caller_media, agent_media = free_udp_port(), free_udp_port()
+    caller_media, agent_media = free_media_port(), free_media_port()
     with switchboard(config, data=tmp_path / "data") as (port, proc), \
             RtpCapture(caller_media) as caller_capture, \
             RtpCapture(agent_media) as agent_capture:

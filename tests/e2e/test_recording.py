@@ -17,6 +17,7 @@ from .sipp import (
     agents_yaml,
     drains_at_once,
     finished,
+    free_media_port,
     free_udp_port,
     queue_yaml,
     register_agent,
@@ -77,7 +78,7 @@ def test_a_recorded_number_leaves_a_wav_of_the_call_that_holds_what_was_said(
     with switchboard(config, data=data) as (port, proc):
         agent_port = free_udp_port()
         agent = start_agent("agent_answers.xml", agent_port, agent_log, "-m", "1",
-                            "-mp", str(free_udp_port()), timeout=60)
+                            "-mp", str(free_media_port()), timeout=60)
         caller = None
         try:
             register_agent("201", port, agent_port)

@@ -7,7 +7,16 @@ import tempfile
 import time
 from pathlib import Path
 
-from .sipp import SCENARIOS, free_udp_port, register, relayed, sipp, start_sipp, switchboard
+from .sipp import (
+    SCENARIOS,
+    free_media_port,
+    free_udp_port,
+    register,
+    relayed,
+    sipp,
+    start_sipp,
+    switchboard,
+)
 
 # The demo plays its greeting (2.3 s) and whispers to the agent (3.4 s) before the bridge:
 # callers stay this long after their ACK so that the agent is reached before they hang up.
@@ -84,11 +93,11 @@ def test_a_bridged_call_carries_audio_both_ways_through_the_relay() -> None:
     with switchboard() as (port, proc):
         agent_port = free_udp_port()
         agent = start_sipp("-sn", "uas", "-i", "127.0.0.1", "-p", str(agent_port), "-m", "1",
-                           "-mp", str(free_udp_port()), "-rtp_echo", timeout=40)
+                           "-mp", str(free_media_port()), "-rtp_echo", timeout=40)
         register("201", port, agent_port)
         caller = sipp(f"127.0.0.1:{port}", "-sf", str(SCENARIOS / "caller_talks.xml"),
                       "-s", "100", "-i", "127.0.0.1", "-p", str(free_udp_port()),
-                      "-mp", str(free_udp_port()), "-m", "1", timeout=40)
+                      "-mp", str(free_media_port()), "-m", "1", timeout=40)
         assert caller.returncode == 0, f"caller: {caller.stdout[-2000:]}\n{caller.stderr}"
         assert agent.wait(40) == 0
         proc.terminate()
