@@ -17,6 +17,13 @@ LOCALHOST = "127.0.0.1"
 _turns: dict[range, itertools.count[int]] = {}
 
 
+def free_udp_port() -> int:
+    """A UDP port free now (the kernel's choice for port 0): for a peer that binds it at once."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind((LOCALHOST, 0))
+        return int(probe.getsockname()[1])
+
+
 def reserved_ports(block: range, width: int = 1) -> int:
     """The first of ``width`` consecutive free UDP ports in ``block``, which must lie below
     the ephemeral range; each call in this process moves on to the next free block."""

@@ -11,15 +11,11 @@ from pathlib import Path
 from switchboard.media.ng import bdecode
 from switchboard.media.rtpengine_daemon import RtpEngineDaemon
 
-from .ports import reserved_ports
+from .ports import free_udp_port, reserved_ports
+
+__all__ = ["LOCALHOST", "RunningRtpEngine", "control_udp_port", "free_udp_port", "ng"]
 
 LOCALHOST = "127.0.0.1"
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
-        probe.bind((LOCALHOST, 0))
-        return int(probe.getsockname()[1])
 
 
 # The control ports of the test daemons (NG and DTMF log): the DTMF log port is bound again

@@ -52,10 +52,11 @@ _PCMU, _PCMA = 0, 8
 _DYNAMIC = 96  # payload types from here on are named in SDP, not fixed (RFC 3551)
 _CLOCK_RATE = 8000  # G.711 and telephone-event
 _RTP_FIXED = struct.Struct("!BBHII")
-_PLAIN_FIELDS = struct.Struct("!xBHII")  # after the first byte: marker + PT, seq, ts, SSRC
-_SEQ_TS_SSRC = struct.Struct("!HII")
 _PLAIN_FIRST = 0x80  # version 2, no padding, no extension, no CSRC: a 12-byte header
-_TABLES: dict[tuple[int, int], bytes] = {(_PCMU, _PCMA): ULAW_TO_ALAW, (_PCMA, _PCMU): ALAW_TO_ULAW}
+_TRANSCODE: dict[tuple[int, int], bytes] = {  # (from, to) payload type: table
+    (_PCMU, _PCMA): ULAW_TO_ALAW,
+    (_PCMA, _PCMU): ALAW_TO_ULAW,
+}
 
 #: Listens to a leg's audio: ``tap(payload, payload_type, now)`` (recording). Taps see audio
 #: only, never telephone-event, and must be quick: they run on the packet path.
@@ -303,43 +304,25 @@ class MediaLeg:
             or peer.taps_out
         ):
             return None
-        second, sequence, timestamp, ssrc = _PLAIN_FIELDS.unpack_from(data)
+        _, second, sequence, timestamp, ssrc = _RTP_FIXED.unpack_from(data)
         pt = second & 0x7F
         if pt != self.audio_pt or pt == self.event_pt or 64 <= pt < 96:
             return None  # events, what is not our audio, and types that RTCP can look like
         detector = self.detector
         if detector is not None and detector.pending:
             return None  # audio may end a key whose end packets were lost
-        out_pt = peer.audio_pt
+        out_pt = pt if peer.audio_pt is None else peer.audio_pt
         table = None
-        if out_pt is not None and out_pt != pt:
-            table = _TABLES.get((pt, out_pt))
+        if out_pt != pt:
+            table = _TRANSCODE.get((pt, out_pt))
             if table is None:
                 return None
         size = len(data)
         stats = self.stats
         stats.packets_in += 1
         stats.bytes_in += size
-        marker = second & 0x80
-        self._time(marker, ssrc, timestamp, now)
-        rewriter = peer.rewriter
-        out: bytes | bytearray
-        if rewriter is None and table is None:
-            out = data
-        else:
-            out = bytearray(data)
-            if table is not None:
-                out[1] = marker | out_pt
-                out[12:] = data[12:].translate(table)
-            if rewriter is not None:
-                sequence, timestamp, changed = rewriter.rewrite(ssrc, sequence, timestamp, now)
-                _SEQ_TS_SSRC.pack_into(out, 2, sequence, timestamp, rewriter.ssrc)
-                if changed:
-                    out[1] |= 0x80
-        stats = peer.stats
-        stats.packets_out += 1
-        stats.bytes_out += size
-        return out
+        self._time(second & 0x80, ssrc, timestamp, now)
+        return peer._outgoing(data, pt, out_pt, table, ssrc, sequence, timestamp, 12, size, now)
 
     def prepare(
         self, data: bytes, header: RtpHeader, source: MediaLeg, now: float
@@ -357,30 +340,42 @@ class MediaLeg:
         if pt == source.audio_pt and self.audio_pt is not None:
             out_pt = self.audio_pt
             if out_pt != pt:
-                if pt == _PCMU and out_pt == _PCMA:
-                    table = ULAW_TO_ALAW
-                elif pt == _PCMA and out_pt == _PCMU:
-                    table = ALAW_TO_ULAW
-                elif pt < _DYNAMIC and out_pt < _DYNAMIC:
+                table = _TRANSCODE.get((pt, out_pt))
+                if table is None and pt < _DYNAMIC and out_pt < _DYNAMIC:
                     self.stats.codec_mismatch += 1  # two different static codecs
                     return None
         elif pt == source.event_pt and source.event_pt is not None:
             if self.event_pt is None:
                 return None  # this side negotiated no telephone-event; keys were reported
             out_pt = self.event_pt
+        return self._outgoing(data, pt, out_pt, table, header.ssrc, header.sequence,
+                              header.timestamp, header.payload_start, header.payload_end, now)
+
+    def _outgoing(
+        self,
+        data: bytes,
+        pt: int,
+        out_pt: int,
+        table: bytes | None,
+        ssrc: int,
+        sequence: int,
+        timestamp: int,
+        payload_start: int,
+        payload_end: int,
+        now: float,
+    ) -> bytes | bytearray:
+        """``data`` as it goes to this leg: payload type ``out_pt``, the payload through
+        ``table`` (transcoding), renumbered by the rewriter; counted. The tail of both
+        ``prepare`` and ``forward``."""
         rewriter = self.rewriter
         if rewriter is None and out_pt == pt and table is None:
             out: bytes | bytearray = data
         elif rewriter is None:
             out = rewrite_header(
-                data,
-                sequence=header.sequence,
-                timestamp=header.timestamp,
-                ssrc=header.ssrc,
-                payload_type=out_pt,
+                data, sequence=sequence, timestamp=timestamp, ssrc=ssrc, payload_type=out_pt
             )
         else:
-            seq, ts, changed = rewriter.rewrite(header.ssrc, header.sequence, header.timestamp, now)
+            seq, ts, changed = rewriter.rewrite(ssrc, sequence, timestamp, now)
             out = rewrite_header(
                 data,
                 sequence=seq,
@@ -391,10 +386,10 @@ class MediaLeg:
             )
         if table is not None:
             assert isinstance(out, bytearray)
-            start, end = header.payload_start, header.payload_end
-            out[start:end] = data[start:end].translate(table)
-        self.stats.packets_out += 1
-        self.stats.bytes_out += len(out)
+            out[payload_start:payload_end] = data[payload_start:payload_end].translate(table)
+        stats = self.stats
+        stats.packets_out += 1
+        stats.bytes_out += len(out)
         return out
 
     def start_local(self) -> None:

@@ -14,7 +14,7 @@ import time
 from collections.abc import Iterator, Sequence
 from pathlib import Path
 
-from ..ports import reserved_ports
+from ..ports import free_udp_port, reserved_ports
 
 SCENARIOS = Path(__file__).parent / "scenarios"
 
@@ -25,12 +25,6 @@ def sipp_binary() -> str:
     if found is None:
         raise RuntimeError("sipp is not installed: apt-get install sip-tester (.ci/run does)")
     return found
-
-
-def free_udp_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 # SIPp's -mp: it binds that port and the next three (audio and video RTP and RTCP). A port
