@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import errno
 import ipaddress
 import logging
 import random
@@ -100,6 +101,9 @@ class RelayConfig:
             raise ValueError("latch_packets must be >= 1, socket_buffer and late_tolerance >= 0")
 
 
+_PORT_TAKEN = frozenset({errno.EADDRINUSE, errno.EACCES})  # this port only: try the next
+
+
 class PortAllocator:
     """Even RTP ports (with port + 1 left for RTCP) from an inclusive range.
 
@@ -129,8 +133,11 @@ class PortAllocator:
     def allocate(self, bind: Callable[[int], T]) -> tuple[int, T]:
         """Find a free even port that ``bind(port)`` succeeds on; return it and bind's result.
 
-        ``bind`` raises ``OSError`` when the port is taken; the next one is tried. Raises
-        ``PortsExhausted`` after one full turn of the range.
+        ``bind`` raises ``OSError`` with ``EADDRINUSE`` (or ``EACCES``) when the port is
+        taken; the next one is tried. Any other ``OSError`` (out of file descriptors, no
+        buffer space, an address this host does not have) would fail on every port alike, so
+        it is raised at once instead of after a turn of the range. Raises ``PortsExhausted``
+        after one full turn of the range.
         """
         count = len(self._ports)
         for step in range(count):
@@ -139,8 +146,10 @@ class PortAllocator:
                 continue
             try:
                 result = bind(port)
-            except OSError:
-                continue
+            except OSError as err:
+                if err.errno in _PORT_TAKEN:
+                    continue
+                raise
             self._cursor = (self._cursor + step + 1) % count
             self._in_use.add(port)
             return port, result

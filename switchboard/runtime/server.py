@@ -12,7 +12,7 @@ import socket
 from pathlib import Path
 from typing import Any
 
-from switchboard.config.model import Config
+from switchboard.config.model import Config, Media
 from switchboard.media.engine import MediaEvent
 from switchboard.media.prompts import PromptLibrary
 from switchboard.runtime.media import open_media
@@ -24,6 +24,7 @@ from switchboard.sip.transaction import Send
 log = logging.getLogger(__name__)
 
 SOCKET_BUFFER = 4 * 1024 * 1024  # DESIGN.md: raise SO_RCVBUF/SO_SNDBUF on every UDP socket
+FILES_BESIDES_MEDIA = 1024  # SIP sockets, TCP connections, prompts, logs, the database
 DRAIN_SECONDS = 30.0  # on shutdown, calls in progress get this long to end by themselves
 
 
@@ -95,6 +96,40 @@ class _SipTcp:
         await self._serve(peer, reader, writer)
 
 
+def open_files_wanted(media: Media) -> int:
+    """File descriptors for every RTP port of the in-process driver (two per leg: RTP and
+    RTCP) and the rest of the server; rtpengine holds its ports in its own process."""
+    if media.driver != "inprocess":
+        return FILES_BESIDES_MEDIA
+    lo, hi = media.rtp_ports
+    return FILES_BESIDES_MEDIA + 2 * ((hi - lo + 1) // 2)
+
+
+def raise_open_files_limit(wanted: int) -> None:
+    """Raise the soft limit on open files towards ``wanted`` (up to the hard limit), as
+    Asterisk's and FreeSWITCH's start-up do: the usual soft limit, 1024, holds the media of
+    some 250 calls. Warns when the hard limit keeps it below ``wanted``."""
+    try:
+        import resource
+    except ImportError:  # not a POSIX system
+        return
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    infinite = resource.RLIM_INFINITY
+    target = wanted if hard == infinite else min(wanted, hard)
+    if soft != infinite and soft < target:
+        try:
+            resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+        except (ValueError, OSError) as err:
+            log.warning("open files: cannot raise the limit from %d to %d: %s", soft, target, err)
+            return
+        log.info("open files: limit raised from %d to %d", soft, target)
+        soft = target
+    if soft != infinite and soft < wanted:
+        log.warning("open files: the limit %d is below the %d that media.rtp_ports and the "
+                    "server may use; calls beyond it get 503. Raise it (ulimit -n, or "
+                    "LimitNOFILE= in a systemd unit)", soft, wanted)
+
+
 async def serve(config: Config, host: str, sip_port: int, seed: int | None = None,
                 ready: asyncio.Event | None = None, config_dir: Path | None = None,
                 data_dir: Path | None = None) -> None:
@@ -102,6 +137,7 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
     loop = asyncio.get_running_loop()
     rng = random.Random(seed)
     apps: list[SipApp] = []
+    raise_open_files_limit(open_files_wanted(config.media))
 
     def media_event(event: MediaEvent) -> None:  # keys, ends of prompts, recordings
         for app in apps:

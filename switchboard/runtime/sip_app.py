@@ -553,7 +553,7 @@ class SipApp(HoldMixin, TrunkMixin):
             command = await self.actions.get()
             try:
                 await self._carry_out(command)
-            except (SipError, LookupError, ValueError, OSError):  # the worker must not die
+            except Exception:  # the worker must not die: every later call depends on it
                 log.exception("could not carry out %r", command)
             self._pump()
 
@@ -595,7 +595,16 @@ class SipApp(HoldMixin, TrunkMixin):
         dialog = self.channels.get(call_id)
         if dialog is None or dialog.state != "early" or dialog.server_key is None:
             return
-        ip, port = await self.media.allocate(call_id, call=call_id)
+        media = await self._allocate(call_id, call_id)
+        if media is None:
+            # No media for the caller (RTP ports or file descriptors exhausted, rtpengine not
+            # answering): refuse the call as a server that cannot serve it now, and let the
+            # core see a caller who left (the missed-call ledger keeps the number).
+            if dialog.state == "early":
+                self._reject(c.Reject(call_id, 503, "Service Unavailable"))
+                self.driver.feed(e.CallerHungUp(call_id))
+            return
+        ip, port = media
         if dialog.offer is None:
             sdp = make_offer(local_ip=ip, local_port=port)
         else:
@@ -612,6 +621,14 @@ class SipApp(HoldMixin, TrunkMixin):
                                     ("Content-Type", "application/sdp")],
                            body=sdp.serialize())
         self.txl.send_response(dialog.server_key, ok, self.loop.time())
+
+    async def _allocate(self, channel: str, call: str | None) -> tuple[str, int] | None:
+        """Media for a channel, or None (logged) when the engine cannot give any."""
+        try:
+            return await self.media.allocate(channel, call=call)
+        except Exception as err:  # PortsExhausted, EMFILE, NgError: the engine's own words
+            log.warning("no media for %s: %s", channel, err or type(err).__name__)
+            return None
 
     async def _set_remote(self, channel: str, local: SessionDescription,
                           remote: SessionDescription) -> None:
@@ -655,7 +672,11 @@ class SipApp(HoldMixin, TrunkMixin):
             target = Uri(user=leg.address, host=trunk.host, port=trunk.port)
             peer = (trunk.host, trunk.port)
             transport = "TCP" if trunk.transport == "tcp" else "UDP"
-        ip, port = await self.media.allocate(leg.leg_id, call=call)
+        media = await self._allocate(leg.leg_id, call)
+        if media is None:  # the leg cannot carry audio: the core tries another agent or step
+            self.driver.feed(e.LegFailed(leg.leg_id, "error"))
+            return
+        ip, port = media
         offer = make_offer(local_ip=ip, local_port=port)
         call_id = f"{leg.leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
         local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(
@@ -729,7 +750,7 @@ class SipApp(HoldMixin, TrunkMixin):
     async def _play(self, cmd: c.Play | c.Whisper) -> None:
         channel = cmd.channel_id if isinstance(cmd, c.Play) else cmd.leg_id
         dialog = self.channels.get(channel)
-        if dialog is None:
+        if dialog is None or dialog.state == "ended":  # hung up, or refused (488, 503)
             return
         loop_it = isinstance(cmd, c.Play) and cmd.loop
         try:
@@ -744,6 +765,9 @@ class SipApp(HoldMixin, TrunkMixin):
         return (number.language if number is not None else None) or self.config.language
 
     async def _record(self, cmd: c.Record) -> None:
+        dialog = self.channels.get(cmd.channel_id)
+        if dialog is None or dialog.state == "ended":
+            return
         folder = self.data_dir / ("voicemail" if cmd.kind == "voicemail" else "recordings")
         if cmd.box:
             folder = folder / cmd.box

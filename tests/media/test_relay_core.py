@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import errno
+
 import pytest
 
 from switchboard.media import g711
@@ -183,6 +185,22 @@ def test_port_allocator_skips_ports_it_cannot_bind_and_reuses_freed_ports_last()
     assert [ports.allocate(bind)[0] for _ in range(3)] == [30006, 30008, 30000]
     with pytest.raises(PortsExhausted):
         ports.allocate(bind)
+
+
+def test_port_allocator_raises_at_once_what_no_other_port_would_fix() -> None:
+    ports = PortAllocator(30000, 30009)
+    tried: list[int] = []
+
+    def out_of_descriptors(port: int) -> str:
+        tried.append(port)
+        raise OSError(errno.EMFILE, "Too many open files")
+
+    with pytest.raises(OSError) as raised:
+        ports.allocate(out_of_descriptors)
+    assert raised.value.errno == errno.EMFILE and not isinstance(raised.value, PortsExhausted)
+    assert tried == [30000]  # not a walk of the whole range, one failed socket per port
+    assert ports.in_use == frozenset()
+    assert ports.allocate(lambda p: p)[0] == 30000  # nothing was held by the failure
 
 
 @pytest.mark.parametrize(
