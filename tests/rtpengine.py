@@ -43,9 +43,11 @@ class RunningRtpEngine:
     """rtpengine in userspace mode with switchboard's command line (``RtpEngineDaemon``), its
     NG socket, DTMF log destination and recording folder of the test's choosing."""
 
-    def __init__(self, base: Path, port_range: tuple[int, int]) -> None:
-        self.ng = (LOCALHOST, control_udp_port())
-        self.dtmf = (LOCALHOST, control_udp_port())
+    def __init__(self, base: Path, port_range: tuple[int, int],
+                 ng_at: tuple[str, int] | None = None,
+                 dtmf_at: tuple[str, int] | None = None) -> None:
+        self.ng = ng_at or (LOCALHOST, control_udp_port())
+        self.dtmf = dtmf_at or (LOCALHOST, control_udp_port())
         self.recordings = base / "spool"
         self.recordings.mkdir(parents=True)
         log_path = base / "rtpengine.log"

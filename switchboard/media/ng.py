@@ -124,12 +124,22 @@ class _NgProtocol(asyncio.DatagramProtocol):
 
 
 class NgClient:
-    """Talks NG to one rtpengine over UDP. ``await start()`` before ``request``."""
+    """Talks NG to one rtpengine over UDP. ``await start()`` before ``request``.
 
-    def __init__(self, host: str, port: int, *, timeout: float = 1.0, retries: int = 3) -> None:
+    An rtpengine that leaves a request unanswered (``retries`` x ``timeout`` seconds) is
+    not asked again for ``disable_for`` seconds: requests meanwhile fail at once, and the
+    next one after that is the probe (Kamailio's rtpengine module does the same with
+    ``rtpengine_disable_tout``). Without it, every call's media request would wait out the
+    timeouts of a dead rtpengine one after another.
+    """
+
+    def __init__(self, host: str, port: int, *, timeout: float = 1.0, retries: int = 3,
+                 disable_for: float = 5.0) -> None:
         self.address = (host, port)
         self.timeout = timeout
         self.retries = retries
+        self.disable_for = disable_for
+        self.disabled_until = 0.0  # loop time; requests before it fail without being sent
         self._transport: asyncio.DatagramTransport | None = None
         self._pending: dict[bytes, asyncio.Future[dict[str, object]]] = {}
         self._prefix = os.urandom(4).hex()
@@ -156,9 +166,14 @@ class NgClient:
         name = str(command.get("command", "?"))
         if self._transport is None:
             raise NgError(name, "not connected")
+        loop = asyncio.get_running_loop()
+        left = self.disabled_until - loop.time()
+        if left > 0:
+            host, port = self.address
+            raise NgError(name, f"{host}:{port} did not answer; not asked again for {left:.1f} s")
         cookie = f"{self._prefix}_{next(self._counter)}".encode()
         payload = cookie + b" " + bencode(command)
-        future: asyncio.Future[dict[str, object]] = asyncio.get_running_loop().create_future()
+        future: asyncio.Future[dict[str, object]] = loop.create_future()
         self._pending[cookie] = future
         try:
             for _ in range(self.retries):
@@ -169,6 +184,7 @@ class NgClient:
                 except TimeoutError:
                     continue
             else:
+                self.disabled_until = loop.time() + self.disable_for
                 raise NgError(name, f"no answer from {self.address[0]}:{self.address[1]}")
         finally:
             self._pending.pop(cookie, None)

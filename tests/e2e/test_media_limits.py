@@ -116,8 +116,10 @@ def test_an_agent_leg_with_no_free_rtp_port_fails_at_once_and_the_agent_gets_the
         output[-3000:])
 
 
-def test_a_dead_rtpengine_gets_callers_503_and_the_server_goes_on(tmp_path: Path) -> None:
+def test_a_dead_rtpengine_gets_callers_503_at_once_and_calls_resume_when_it_is_back(
+        tmp_path: Path) -> None:
     daemon = RunningRtpEngine(tmp_path / "rtpengine", (32400, 32499))
+    again = None
     try:
         media = (f"\nmedia:\n  driver: rtpengine\n  rtpengine: {daemon.ng[0]}:{daemon.ng[1]}\n"
                  f"  rtpengine_dtmf: {daemon.dtmf[0]}:{daemon.dtmf[1]}\n")
@@ -126,15 +128,24 @@ def test_a_dead_rtpengine_gets_callers_503_and_the_server_goes_on(tmp_path: Path
             served = start_caller(port, "100", "+380671110071", tmp_path / "served.log", 200)
             finished(served, "a caller while rtpengine runs")
             daemon.stop()  # the test started it: stopped by its PID
-            # rtpengine does not answer (1 s x 3 tries): each caller is refused, and the
-            # second one proves the server still carries out commands after the first.
+            # The first caller waits out rtpengine's silence (1 s x 3 tries), then gets 503;
+            # rtpengine is not asked again for 5 s, so the next caller gets 503 at once.
             expect_refusal(port, "100", 503, tmp_path)
             expect_refusal(port, "100", 503, tmp_path)
+            refused_at = time.monotonic()
+            again = RunningRtpEngine(tmp_path / "rtpengine-again", (32400, 32499),
+                                     ng_at=daemon.ng, dtmf_at=daemon.dtmf)
+            time.sleep(max(0.0, refused_at + 5.5 - time.monotonic()))
+            back = start_caller(port, "100", "+380671110072", tmp_path / "back.log", 200)
+            finished(back, "a caller once rtpengine is back")
             output = drains_at_once(proc)
     finally:
         daemon.stop()
-    assert len(re.findall(r"WARNING no media for \S+: rtpengine offer", output)) == 2, (
-        output[-3000:])
+        if again is not None:
+            again.stop()
+    dead = re.findall(r"WARNING no media for \S+: rtpengine offer: (.*)", output)
+    assert len(dead) == 2, output[-3000:]
+    assert dead[0].startswith("no answer from") and "not asked again" in dead[1], dead
 
 
 def test_switchboard_run_raises_its_open_files_limit_for_its_rtp_ports(tmp_path: Path) -> None:

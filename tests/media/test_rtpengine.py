@@ -4,6 +4,8 @@ through the same MediaEngine interface as the in-process driver; phones are UDP 
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import socket
 import struct
 import time
 from collections.abc import Iterator
@@ -106,6 +108,46 @@ def test_an_ng_request_nobody_answers_fails_after_its_retries() -> None:
         with pytest.raises(NgError, match="no answer"):
             await client.request({"command": "ping"})
         client.close()
+
+    run(scenario())
+
+
+def test_an_rtpengine_that_did_not_answer_is_not_asked_again_for_a_while() -> None:
+    async def scenario() -> None:
+        loop = asyncio.get_running_loop()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as fake:
+            fake.bind((LOCALHOST, 0))
+            fake.setblocking(False)
+
+            def requests() -> list[tuple[bytes, tuple[str, int]]]:
+                out = []
+                with contextlib.suppress(BlockingIOError):
+                    while True:
+                        out.append(fake.recvfrom(65535))
+                return out
+
+            async def pong_next() -> None:
+                while not (got := requests()):
+                    await asyncio.sleep(0.005)
+                data, sender = got[0]
+                fake.sendto(data.partition(b" ")[0] + b" d6:result4:ponge", sender)
+
+            client = NgClient(*fake.getsockname(), timeout=0.05, retries=2, disable_for=0.3)
+            await client.start()
+            with pytest.raises(NgError, match="no answer"):
+                await client.request({"command": "ping"})
+            assert len(requests()) == 2  # the request and its one retry, unanswered
+            with pytest.raises(NgError, match="did not answer; not asked again for"):
+                await client.request({"command": "offer"})
+            assert requests() == []  # failed at once: nothing was sent
+
+            await asyncio.sleep(client.disabled_until - loop.time() + 0.01)
+            # The window is over: the next request is sent (and answered this time).
+            answer, _ = await asyncio.gather(client.request({"command": "ping"}), pong_next())
+            assert answer["result"] == b"pong"
+            answer, _ = await asyncio.gather(client.request({"command": "ping"}), pong_next())
+            assert answer["result"] == b"pong"
+            client.close()
 
     run(scenario())
 
