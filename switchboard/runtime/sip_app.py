@@ -756,9 +756,9 @@ class SipApp(HoldMixin, TrunkMixin):
         try:
             files = self.prompts.compose(cmd.prompts, self._language(dialog))
             await self.media.play(channel, files, loop=loop_it, play_id=cmd.play_id)
-        except (OSError, LookupError, ValueError) as err:  # a missing or unreadable prompt
+        except Exception as err:  # a missing prompt, an unreadable file, rtpengine gone
             log.warning("cannot play %s on %s: %s", cmd.prompts, channel, err)
-            self._pretend_to_play(cmd)
+            self._pretend_to_play(cmd)  # the call goes on as if it had been heard
 
     def _language(self, dialog: Dialog) -> str:
         number = self.config.number(dialog.invite.uri.user or "") if dialog.inbound else None

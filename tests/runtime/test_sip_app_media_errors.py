@@ -1,0 +1,70 @@
+"""The B2BUA without sockets when its media engine fails: a prompt that cannot be played
+(rtpengine not answering) is passed over after a prompt's time, so the call goes on."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+from collections.abc import Sequence
+
+from switchboard.media.ng import NgError
+from switchboard.runtime.sip_app import PROMPT_SECONDS, SipApp
+from switchboard.sip.transaction import Send
+from tests.core.harness import config
+
+from .test_sip_app_hold_overload import PHONE, FakeMedia, Harness, in_dialog, invite, sdp
+
+GREETING_FIRST = """
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201"}]
+schemes: {main: {rules: [{name: all, steps: [{play: greeting}, {queue: q}]}]}}
+trunks: [{name: t, host: 127.0.0.1, port: 5099, inbound_from: [127.0.0.1]}]
+queues:
+  q: {members: ["201"], wrapup: 0, music: null, whisper: {wait_time: false, number_name: false}}
+"""
+
+REGISTER = (b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;"
+            b"branch=z9hG4bK-reg\r\nMax-Forwards: 70\r\nFrom: <sip:201@127.0.0.1>;tag=r\r\n"
+            b"To: <sip:201@127.0.0.1>\r\nCall-ID: reg-201\r\nCSeq: 1 REGISTER\r\n"
+            b"Contact: <sip:201@127.0.0.1:5070>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n")
+
+
+class SilentRtpEngine(FakeMedia):
+    """Plays nothing: every play fails as the rtpengine driver's does when nobody answers."""
+
+    async def play(self, leg_id: str, files: Sequence[str | os.PathLike[str]], *,
+                   loop: bool = False, play_id: int = 0) -> None:
+        self.log.append(("play failed", leg_id))
+        raise NgError("play media", "no answer from 127.0.0.1:2223")
+
+
+class GreetingHarness(Harness):
+    """``Harness`` with a greeting before the queue and a media engine that cannot play."""
+
+    def __init__(self) -> None:
+        self.cfg = config(GREETING_FIRST)
+        self.media = SilentRtpEngine()
+        self.sent: list[Send] = []
+        self.app = SipApp(self.cfg, self.media, "127.0.0.1", 5060, random.Random(1),
+                          asyncio.get_running_loop(), self.sent.append)
+
+
+def test_a_greeting_that_cannot_be_played_is_passed_over_and_the_caller_reaches_the_queue(
+) -> None:
+    async def scenario() -> None:
+        h = GreetingHarness()
+        await h.receive(REGISTER, PHONE)
+        await h.receive(invite("c1", body=sdp(40002)))
+        ok = h.final("c1")
+        assert ok.status == 200
+        await h.receive(in_dialog("ACK", "c1", 1, ok.to.tag or ""))
+        assert ("play failed", "c1") in h.media.log
+        assert h.requests("INVITE") == [], "the greeting is still 'playing'"
+        await asyncio.sleep(PROMPT_SECONDS + 0.1)
+        await h.settle()
+        rung = h.requests("INVITE")
+        assert [r.uri.user for r in rung] == ["201"], "the queue rings the agent"
+        await h.app.close()
+
+    asyncio.run(scenario())
