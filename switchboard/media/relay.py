@@ -17,6 +17,7 @@ import logging
 import random
 import socket
 import struct
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from typing import TypeVar
@@ -78,6 +79,10 @@ class RelayConfig:
     behind NAT. ``latch_packets`` sequential packets from one address latch the leg onto it.
     A packet is *late* when it arrives more than ``late_tolerance`` seconds later than its
     timestamp says, relative to the previous one (40 ms gap for 20 ms packets).
+    A closed leg's sockets stay bound, *parked*, reading and dropping what still arrives;
+    a new leg takes the pair parked longest once it has rested ``reuse_after`` seconds
+    (no new sockets, binds or poller changes), and pairs left resting four times that long
+    are closed. ``reuse_after=0`` closes a leg's sockets at once.
     """
 
     bind_ip: str = "127.0.0.1"
@@ -88,6 +93,7 @@ class RelayConfig:
     late_tolerance: float = 0.020
     rewrite: bool = True
     rtcp_sink: bool = True
+    reuse_after: float = 2.0
 
     def __post_init__(self) -> None:
         first, last = self.port_range
@@ -99,6 +105,8 @@ class RelayConfig:
             raise ValueError(f"binding {self.bind_ip} needs advertise_ip: the address for SDP")
         if self.latch_packets < 1 or self.socket_buffer < 0 or self.late_tolerance < 0:
             raise ValueError("latch_packets must be >= 1, socket_buffer and late_tolerance >= 0")
+        if self.reuse_after < 0:
+            raise ValueError(f"reuse_after must be >= 0 seconds, got {self.reuse_after}")
 
 
 _PORT_TAKEN = frozenset({errno.EADDRINUSE, errno.EACCES})  # this port only: try the next
@@ -510,6 +518,10 @@ class _UdpSocket:
             return
         self._handler(data, (addr[0], addr[1]) if self._ipv6 else addr)
 
+    def attach(self, handler: Callable[[bytes, Address], None], stats: LegStats) -> None:
+        """Hand the socket to another reader (a new leg, or the parking's drop)."""
+        self._handler, self._stats = handler, stats
+
     def sendto(self, data: bytes | bytearray, addr: Address) -> None:
         try:
             self.sock.sendto(data, addr)
@@ -526,6 +538,18 @@ class _Endpoint:
     leg: MediaLeg
     rtp: _UdpSocket
     rtcp: _UdpSocket | None
+
+
+@dataclass(slots=True)
+class _Parked:
+    since: float  # loop time the leg closed
+    port: int
+    rtp: _UdpSocket
+    rtcp: _UdpSocket | None
+
+
+def _drop(data: bytes, addr: Address) -> None:
+    """A parked socket's reader: late packets of the leg that had it go nowhere."""
 
 
 class RtpRelay:
@@ -547,11 +571,19 @@ class RtpRelay:
         self._on_dtmf = on_dtmf
         self._ports = PortAllocator(*config.port_range)
         self._endpoints: dict[str, _Endpoint] = {}
+        self._parked: deque[_Parked] = deque()  # oldest first
+        self._parked_stats = LegStats()  # what parked sockets count (errors only)
+        self._sweep: asyncio.TimerHandle | None = None
 
     @property
     def ports(self) -> PortAllocator:
         """The port allocator (read it to see which ports are held)."""
         return self._ports
+
+    @property
+    def parked_ports(self) -> frozenset[int]:
+        """RTP ports of closed legs whose sockets rest before reuse (see ``RelayConfig``)."""
+        return frozenset(p.port for p in self._parked)
 
     @property
     def leg_ids(self) -> frozenset[str]:
@@ -571,19 +603,17 @@ class RtpRelay:
         if leg_id in self._endpoints:
             raise ValueError(f"media leg {leg_id!r} is already open")
         config = self.config
-        port, sockets = self._ports.allocate(self._bind_pair)
         loop = asyncio.get_running_loop()
-        rewriter = None
-        if config.rewrite:
-            rng = self._rng
-            rewriter = StreamRewriter(rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32))
-        leg = MediaLeg(
-            leg_id,
-            (config.bind_ip, port),
-            latch_packets=config.latch_packets,
-            late_tolerance=config.late_tolerance,
-            rewriter=rewriter,
-        )
+        parked = self._parked
+        if parked and loop.time() - parked[0].since >= config.reuse_after:
+            return self._reopen(leg_id, parked.popleft())
+        try:
+            port, sockets = self._ports.allocate(self._bind_pair)
+        except PortsExhausted:
+            if not parked:
+                raise
+            return self._reopen(leg_id, parked.popleft())  # early, rather than no call
+        leg = self._new_leg(leg_id, port)
         rtp_sock, rtcp_sock = sockets
         try:
             rtp = _UdpSocket(loop, rtp_sock, self._receiver(leg), leg.stats)
@@ -600,6 +630,30 @@ class RtpRelay:
             raise
         self._endpoints[leg_id] = _Endpoint(leg, rtp, rtcp)
         return (config.advertise_ip or config.bind_ip, port)
+
+    def _new_leg(self, leg_id: str, port: int) -> MediaLeg:
+        config = self.config
+        rewriter = None
+        if config.rewrite:
+            rng = self._rng
+            rewriter = StreamRewriter(rng.getrandbits(32), rng.getrandbits(16), rng.getrandbits(32))
+        return MediaLeg(
+            leg_id,
+            (config.bind_ip, port),
+            latch_packets=config.latch_packets,
+            late_tolerance=config.late_tolerance,
+            rewriter=rewriter,
+        )
+
+    def _reopen(self, leg_id: str, parked: _Parked) -> Address:
+        """A new leg on a parked pair: its sockets change readers, nothing else."""
+        leg = self._new_leg(leg_id, parked.port)
+        parked.rtp.attach(self._receiver(leg), leg.stats)
+        if parked.rtcp is not None:
+            parked.rtcp.attach(self._rtcp_receiver(leg), leg.stats)
+        self._endpoints[leg_id] = _Endpoint(leg, parked.rtp, parked.rtcp)
+        config = self.config
+        return (config.advertise_ip or config.bind_ip, parked.port)
 
     def set_remote(
         self,
@@ -682,15 +736,46 @@ class RtpRelay:
         if leg.detector is not None:
             leg.detected.extend(leg.detector.flush())
             self._report(leg)
-        endpoint.rtp.close()
+        port = leg.local[1]
+        if self.config.reuse_after <= 0:
+            self._close_pair(port, endpoint.rtp, endpoint.rtcp)
+            return
+        endpoint.rtp.attach(_drop, self._parked_stats)
         if endpoint.rtcp is not None:
-            endpoint.rtcp.close()
-        self._ports.release(leg.local[1])
+            endpoint.rtcp.attach(_drop, self._parked_stats)
+        loop = asyncio.get_running_loop()
+        self._parked.append(_Parked(loop.time(), port, endpoint.rtp, endpoint.rtcp))
+        if self._sweep is None:
+            self._sweep = loop.call_at(loop.time() + 4 * self.config.reuse_after, self._unpark)
+
+    def _unpark(self) -> None:
+        """Close the pairs that rested too long unused; look again when the next would."""
+        self._sweep = None
+        parked = self._parked
+        loop = asyncio.get_running_loop()
+        keep = 4 * self.config.reuse_after
+        while parked and loop.time() - parked[0].since >= keep:
+            oldest = parked.popleft()
+            self._close_pair(oldest.port, oldest.rtp, oldest.rtcp)
+        if parked:
+            self._sweep = loop.call_at(parked[0].since + keep, self._unpark)
+
+    def _close_pair(self, port: int, rtp: _UdpSocket, rtcp: _UdpSocket | None) -> None:
+        rtp.close()
+        if rtcp is not None:
+            rtcp.close()
+        self._ports.release(port)
 
     async def close(self) -> None:
-        """Close every leg."""
+        """Close every leg, and the parked sockets."""
         for leg_id in list(self._endpoints):
             await self.close_leg(leg_id)
+        if self._sweep is not None:
+            self._sweep.cancel()
+            self._sweep = None
+        while self._parked:
+            parked = self._parked.popleft()
+            self._close_pair(parked.port, parked.rtp, parked.rtcp)
 
     def _bind_pair(self, port: int) -> tuple[socket.socket, socket.socket | None]:
         config = self.config

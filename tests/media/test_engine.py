@@ -85,9 +85,12 @@ def test_allocate_bridge_unbridge_release() -> None:
         await engine.release("call-1")
         await engine.release("never-allocated")
         await engine.release("leg-1")
-        assert engine.relay.ports.in_use == frozenset()
+        assert engine.relay.leg_ids == frozenset()
+        held = engine.relay.ports.in_use
+        assert engine.relay.parked_ports == held and len(held) == 2  # resting before reuse
         phone_caller.close()
         phone_agent.close()
         await engine.close()
+        assert engine.relay.ports.in_use == frozenset()
 
     run(scenario())

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from switchboard.media.relay import PortsExhausted, RelayConfig, RtpRelay
-from switchboard.media.rtp import DtmfDetected, dtmf_packets
+from switchboard.media.rtp import DtmfDetected, RtpPacket, dtmf_packets
 
 from .udp import LOCALHOST, Phone, dominant_frequency, run, talk, tone_frames
 
@@ -200,7 +200,7 @@ def test_sockets_have_raised_buffers() -> None:
 
 def test_releasing_legs_frees_their_ports() -> None:
     async def scenario() -> None:
-        relay = make_relay()
+        relay = make_relay(reuse_after=0)  # no parking: closed at once
         ports = [(await relay.open_leg(leg))[1] for leg in ("a", "b", "c")]
         assert all(p % 2 == 0 for p in ports) and len(set(ports)) == 3
         assert relay.ports.in_use == set(ports)
@@ -218,6 +218,66 @@ def test_releasing_legs_frees_their_ports() -> None:
                     probe.bind((LOCALHOST, p))
         with pytest.raises(KeyError):
             relay.set_remote("a", LOCALHOST, 4000, 0)
+
+    run(scenario())
+
+
+def test_a_closed_legs_sockets_rest_parked_then_serve_a_new_leg_and_close_when_unused(
+) -> None:
+    async def scenario() -> None:
+        relay = make_relay(reuse_after=0.1)
+        phone = await Phone.open()
+        stray = RtpPacket(0, 1, 160, 0xDEAD, bytes(160)).serialize()
+        (_, a_port), (_, b_port) = await relay.open_leg("a"), await relay.open_leg("b")
+        await relay.close_leg("a")
+        assert relay.parked_ports == {a_port} and a_port in relay.ports.in_use
+        _, c_port = await relay.open_leg("c")
+        assert c_port not in (a_port, b_port)  # a's pair rests: c gets one of its own
+        for _ in range(3):  # late packets of a's call reach the parked socket
+            phone.send(stray, (LOCALHOST, a_port))
+        await asyncio.sleep(0.15)
+        _, d_port = await relay.open_leg("d")
+        assert d_port == a_port and relay.parked_ports == frozenset()  # rested: reused
+        assert relay.stats("d").packets_in == 0  # the strays were dropped while it rested
+        relay.set_remote("d", *phone.addr, 0)
+        relay.set_remote("b", *phone.addr, 0)
+        relay.bridge("d", "b")
+        frame = RtpPacket(0, 7, 1120, 0xD, bytes(160)).serialize()
+        phone.send(frame, (LOCALHOST, d_port))
+        assert len(await phone.wait_for(1)) == 1  # d's own packet, relayed to b's phone
+        assert relay.stats("d").packets_in == 1
+        # Unused for four times reuse_after, a parked pair is closed and its ports freed.
+        await relay.close_leg("c")
+        assert relay.parked_ports == {c_port}
+        await asyncio.sleep(0.45)
+        assert relay.parked_ports == frozenset() and c_port not in relay.ports.in_use
+        for port in (c_port, c_port + 1):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind((LOCALHOST, port))
+        # Closing the relay closes what rests too.
+        await relay.close_leg("b")
+        await relay.close()
+        assert relay.parked_ports == frozenset() and relay.ports.in_use == frozenset()
+        for port in (b_port, b_port + 1, d_port, d_port + 1):
+            with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+                probe.bind((LOCALHOST, port))
+        phone.close()
+
+    run(scenario())
+
+
+def test_with_every_pair_in_use_or_resting_a_new_leg_takes_the_oldest_resting_pair() -> None:
+    async def scenario() -> None:
+        config = RelayConfig(bind_ip=LOCALHOST, port_range=(31300, 31303), reuse_after=60)
+        relay = RtpRelay(config, random.Random(1), lambda leg, key: None)
+        (_, x_port), (_, y_port) = await relay.open_leg("x"), await relay.open_leg("y")
+        await relay.close_leg("y")
+        await relay.close_leg("x")
+        assert (await relay.open_leg("z"))[1] == y_port  # early, rather than refuse a call
+        assert (await relay.open_leg("w"))[1] == x_port
+        with pytest.raises(PortsExhausted):
+            await relay.open_leg("v")
+        await relay.close()
 
     run(scenario())
 
