@@ -7,7 +7,10 @@ take what it wants sent (``sends()``) and what happened for the transaction user
 
 What it does for the user, beyond RFC 3261's four state machines:
 
-- a server INVITE transaction answers ``100 Trying`` at once (§17.2.1 allows it);
+- a server INVITE transaction sends ``100 Trying`` when the transaction user has given no
+  response within ``TRYING_AFTER`` (200 ms, as §17.2.1 has it), or at once when the
+  INVITE comes again before any response; an INVITE answered sooner (a queue answers at
+  once) gets no 100: one message less each way per call;
 - after a 2xx to an INVITE it retransmits the 2xx until the ACK arrives (the UAS core's duty,
   §13.3.1.4) and reports ``AckTimedOut`` when none comes within 64*T1;
 - a malformed request that can still be answered gets its 4xx/5xx; noise is dropped;
@@ -41,6 +44,11 @@ class Timers:
 
 
 DEFAULT_TIMERS: Final = Timers()
+
+#: A server INVITE transaction's 100 Trying goes out if nothing else has this long after the
+#: INVITE (RFC 3261 §17.2.1: "unless it knows that the TU will generate a provisional or
+#: final response within 200 ms"); well before the client's first retransmission (T1).
+TRYING_AFTER: Final = 0.2
 
 
 # --------------------------------------------------------------------------- output
@@ -306,9 +314,12 @@ class TransactionLayer:
             self._events.append(RequestReceived(None, request, source, transport))
             return
         if txn is not None:
-            # A retransmission: answer again with the last response, if any (§17.2.1, §17.2.2).
+            # A retransmission: answer again with the last response, if any (§17.2.1, §17.2.2);
+            # an INVITE not answered yet gets its 100 Trying now.
             if txn.last is not None and txn.state in ("proceeding", "completed"):
                 self._sends.append(Send(txn.last, txn.peer, txn.transport))
+            elif txn.invite and txn.state == "proceeding" and txn.request is not None:
+                self._send_trying(txn)
             return
         peer = self._reply_target(request, source, transport)
         invite = request.method == "INVITE"
@@ -333,11 +344,17 @@ class TransactionLayer:
             target = self.servers.get(key.rsplit("|", 1)[0] + "|INVITE")
             if target is not None and target.state == "proceeding":
                 cancels = target.key
-        if invite:
-            trying = make_response(request, 100)
-            txn.last = trying
-            self._sends.append(Send(trying, peer, transport))
+        if invite:  # 100 Trying unless the user answers first
+            txn.retransmit_at = now + TRYING_AFTER
+            self._schedule(txn)
         self._events.append(RequestReceived(key, request, source, transport, cancels))
+
+    def _send_trying(self, txn: _Txn) -> None:
+        assert txn.request is not None  # kept until the final response
+        trying = make_response(txn.request, 100)
+        txn.last = trying
+        txn.retransmit_at = None
+        self._sends.append(Send(trying, txn.peer, txn.transport))
 
     def _on_response(self, response: Response, now: float) -> None:
         branch = response.via.branch or ""
@@ -420,6 +437,7 @@ class TransactionLayer:
         txn.last = response
         if status < 200:
             txn.state = "proceeding"
+            txn.retransmit_at = None  # a provisional answer: no 100 Trying after it
             return
         if txn.invite and status < 300:
             assert txn.request is not None  # kept until the final response
@@ -496,6 +514,10 @@ class TransactionLayer:
         t = self.timers
         if self._due(txn.end_at, now):
             self._terminate(txn)
+            return
+        if txn.state == "proceeding":  # a server INVITE the user has not answered yet
+            if self._due(txn.retransmit_at, now) and txn.last is None:
+                self._send_trying(txn)
             return
         if self._due(txn.timeout_at, now):
             if txn.state == "accepted":

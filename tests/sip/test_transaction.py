@@ -129,18 +129,53 @@ def test_invite_server_answers_100_absorbs_retransmissions_and_resends_the_last_
     layer = TransactionLayer()
     invite = request()
     layer.receive(invite, PEER, "UDP", 0.0)
-    (trying,) = layer.sends()
-    assert isinstance(trying.message, Response) and trying.message.status == 100
+    assert layer.sends() == []  # the user may answer within 200 ms (§17.2.1)
     (event,) = layer.events()
     assert isinstance(event, RequestReceived) and event.key is not None
+    assert times(layer, 0.19) == [] and times(layer, 0.2) == [0.2]  # not answered: 100 then
     layer.receive(invite, PEER, "UDP", 0.5)  # retransmitted INVITE
-    assert [s.message.status for s in layer.sends() if isinstance(s.message, Response)] == [100]
+    (trying,) = layer.sends()
+    assert isinstance(trying.message, Response) and trying.message.status == 100
     assert layer.events() == []
     ringing = reply(event.request, 180)
     layer.send_response(event.key, ringing, 1.0)
     layer.sends()
     layer.receive(invite, PEER, "UDP", 1.2)
     assert [s.message for s in layer.sends()] == [ringing]
+    assert times(layer, 10) == []  # a ringing INVITE has no timer of its own
+
+
+def test_an_invite_answered_within_200_ms_gets_no_100_trying() -> None:
+    for status in (200, 180, 486):
+        layer = TransactionLayer()
+        layer.receive(request(), PEER, "UDP", 0.0)
+        (event,) = layer.events()
+        assert event.key is not None
+        answer = reply(event.request, status)
+        layer.send_response(event.key, answer, 0.05)
+        assert [s.message for s in layer.sends()] == [answer]
+        sent = [s.message for deadline in times_and_sends(layer, 0.3) for s in deadline]
+        assert all(m == answer for m in sent), sent  # only ever that answer again (G, L)
+
+
+def test_an_invite_sent_again_before_any_answer_gets_its_100_at_once_and_only_once() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    layer.receive(invite, PEER, "UDP", 0.0)
+    layer.events()
+    layer.receive(invite, PEER, "UDP", 0.1)  # a client with a short T1, or a lost 100
+    (trying,) = layer.sends()
+    assert isinstance(trying.message, Response) and trying.message.status == 100
+    assert times(layer, 0.5) == []  # not a second one at 200 ms
+
+
+def times_and_sends(layer: TransactionLayer, until: float) -> list[list[Send]]:
+    """Like ``times``, but what each due timer sent."""
+    out: list[list[Send]] = []
+    while (deadline := layer.next_deadline()) is not None and deadline <= until:
+        layer.handle_timer(deadline)
+        out.append(layer.sends())
+    return out
 
 
 def test_invite_server_error_is_retransmitted_on_timer_g_until_the_ack() -> None:
@@ -345,8 +380,7 @@ def test_the_admission_hook_is_asked_only_about_new_out_of_dialog_invites() -> N
 
     layer.admit = admit
     layer.receive(request(), PEER, "UDP", 0.0)
-    assert [s.message.status for s in layer.sends()  # type: ignore[union-attr]
-            ] == [100]  # let in: a transaction, 100 Trying
+    assert layer.sends() == []  # let in: a transaction (its 100 Trying waits 200 ms)
     assert layer.live() == 1 and len(layer.events()) == 1
     layer.receive(request(), PEER, "UDP", 0.1)  # its retransmission: not asked
     layer.receive(request(branch="z9hG4bK-2", cseq=2, to_tag="t1"), PEER, "UDP", 0.2)  # re-INVITE
