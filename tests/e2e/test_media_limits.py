@@ -32,29 +32,17 @@ from .sipp import (
     wait_for,
     write_config,
 )
+from .test_queueing import ONE_AGENT_QUEUE
 
 
 def queue_config(rtp_ports: tuple[int, int] | None, media: str = "") -> str:
+    """test_queueing's one-agent queue, ringing again 1 s after every free agent was tried,
+    with the given RTP range or ``media:`` section."""
     if rtp_ports is not None:
         media = f"\nmedia:\n  rtp_ports: [{rtp_ports[0]}, {rtp_ports[1]}]\n"
-    return agents_yaml("201") + """\
-numbers:
-  - {number: "100", scheme: support}
-schemes:
-  support:
-    rules:
-      - name: everyone
-        steps:
-          - queue: support
-queues:
-  support:
-    strategy: longest_idle
-    members: ["201"]
-    ring_timeout: 20
-    retry: 1
-    wrapup: 0
-    whisper: {wait_time: false, number_name: false}
-""" + media
+    queue = ONE_AGENT_QUEUE.replace("    wrapup: 0\n", "    retry: 1\n    wrapup: 0\n")
+    assert queue != ONE_AGENT_QUEUE
+    return agents_yaml("201") + queue + media
 
 
 def _at(event: dict[str, str]) -> float:
