@@ -571,7 +571,11 @@ class SipApp(HoldMixin, TrunkMixin):
             for leg_id in cmd.leg_ids:
                 self._cancel(leg_id)
         elif isinstance(cmd, c.Bridge):
-            await self.media.bridge(cmd.a, cmd.b)
+            try:
+                await self.media.bridge(cmd.a, cmd.b)
+            except Exception as err:  # connected in SIP, not in audio: a hold and resume
+                # (re-INVITEs) bridges the media again once the engine is back
+                log.warning("cannot bridge the media of %s and %s: %s", cmd.a, cmd.b, err)
             await self._bridged(cmd.a, cmd.b)
         elif isinstance(cmd, c.Hangup):
             self._hangup(cmd.channel_id)

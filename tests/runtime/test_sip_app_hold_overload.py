@@ -178,8 +178,9 @@ def test_calls_in_setup_count_until_the_ack_and_a_slow_loop_sheds_too() -> None:
     asyncio.run(scenario())
 
 
-async def bridged(h: Harness) -> tuple[str, str, str]:
-    """Register 201 at PHONE, call in, the phone answers: (caller to-tag, leg, leg Call-ID)."""
+async def bridged(h: Harness, bridge: str = "bridge") -> tuple[str, str, str]:
+    """Register 201 at PHONE, call in, the phone answers: (caller to-tag, leg, leg Call-ID).
+    ``bridge``: what the media engine logged for the bridge that follows."""
     register = (b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;"
                 b"branch=z9hG4bK-reg\r\nMax-Forwards: 70\r\nFrom: <sip:201@127.0.0.1>;tag=r\r\n"
                 b"To: <sip:201@127.0.0.1>\r\nCall-ID: reg-201\r\nCSeq: 1 REGISTER\r\n"
@@ -196,9 +197,9 @@ async def bridged(h: Harness) -> tuple[str, str, str]:
                            body=sdp(50000).encode())
     raw = answer.serialize()
     await h.receive(raw, PHONE)
-    bridge = [x for x in h.media.log if x[0] == "bridge"]
-    assert len(bridge) == 1 and bridge[0][1] == "c1", h.media.log
-    return to_tag, bridge[0][2], leg_invite.call_id
+    bridges = [x for x in h.media.log if x[0] == bridge]
+    assert len(bridges) == 1 and bridges[0][1] == "c1", h.media.log
+    return to_tag, bridges[0][2], leg_invite.call_id
 
 
 def test_the_caller_holds_the_agent_hears_the_queue_music_then_the_bridge_is_back() -> None:

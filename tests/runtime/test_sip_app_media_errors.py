@@ -1,5 +1,6 @@
 """The B2BUA without sockets when its media engine fails: a prompt that cannot be played
-(rtpengine not answering) is passed over after a prompt's time, so the call goes on."""
+(rtpengine not answering) is passed over after a prompt's time, so the call goes on; a bridge
+that fails leaves the call connected in SIP, and a hold and resume bridges it again."""
 
 from __future__ import annotations
 
@@ -8,12 +9,22 @@ import os
 import random
 from collections.abc import Sequence
 
+import pytest
+
 from switchboard.media.ng import NgError
 from switchboard.runtime.sip_app import PROMPT_SECONDS, SipApp
 from switchboard.sip.transaction import Send
 from tests.core.harness import config
 
-from .test_sip_app_hold_overload import PHONE, FakeMedia, Harness, in_dialog, invite, sdp
+from .test_sip_app_hold_overload import (
+    PHONE,
+    FakeMedia,
+    Harness,
+    bridged,
+    in_dialog,
+    invite,
+    sdp,
+)
 
 GREETING_FIRST = """
 numbers: [{number: "100", scheme: main}]
@@ -65,6 +76,41 @@ def test_a_greeting_that_cannot_be_played_is_passed_over_and_the_caller_reaches_
         await h.settle()
         rung = h.requests("INVITE")
         assert [r.uri.user for r in rung] == ["201"], "the queue rings the agent"
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+class BridgeFailsOnce(FakeMedia):
+    """The first bridge fails as the rtpengine driver's does when nobody answers."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.failed = False
+
+    async def bridge(self, a: str, b: str) -> None:
+        if not self.failed:
+            self.failed = True
+            self.log.append(("bridge failed", a, b))
+            raise NgError("answer", "no answer from 127.0.0.1:2223")
+        await super().bridge(a, b)
+
+
+def test_a_bridge_that_fails_leaves_the_call_up_and_a_hold_and_resume_bridges_it_again(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        h.media = h.app.media = BridgeFailsOnce()  # type: ignore[assignment]
+        to_tag, leg, _ = await bridged(h, "bridge failed")
+        assert f"cannot bridge the media of c1 and {leg}" in caplog.text
+        assert "Traceback" not in caplog.text
+        assert h.requests("BYE") == [], "the parties stay connected"
+        mark = len(h.media.log)
+        await h.receive(invite("c1", 2, sdp(40002, "sendonly", version=2), to_tag))
+        assert h.final("c1", cseq=2).status == 200
+        await h.receive(invite("c1", 3, sdp(40002, "sendrecv", version=3), to_tag))
+        assert h.final("c1", cseq=3).status == 200
+        assert ("bridge", "c1", leg) in h.media.since(mark)  # bridged again on resume
         await h.app.close()
 
     asyncio.run(scenario())
