@@ -608,6 +608,9 @@ class SipApp(HoldMixin, TrunkMixin):
                 self._reject(c.Reject(call_id, 503, "Service Unavailable"))
                 self.driver.feed(e.CallerHungUp(call_id))
             return
+        if dialog.state != "early":  # the caller left while the engine answered (rtpengine)
+            await self.media.release(call_id)  # its release ran before there was anything
+            return
         ip, port = media
         if dialog.offer is None:
             sdp = make_offer(local_ip=ip, local_port=port)

@@ -114,3 +114,36 @@ def test_a_bridge_that_fails_leaves_the_call_up_and_a_hold_and_resume_bridges_it
         await h.app.close()
 
     asyncio.run(scenario())
+
+
+class SlowEngine(FakeMedia):
+    """Allocation waits until the test lets it go (an rtpengine answering slowly)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.go = asyncio.Event()
+
+    async def allocate(self, leg_id: str, *, call: str | None = None) -> tuple[str, int]:
+        await self.go.wait()
+        self.log.append(("allocated", leg_id))
+        return await super().allocate(leg_id, call=call)
+
+
+def test_a_caller_who_cancels_while_its_media_is_allocated_gets_487_and_the_media_is_freed(
+        caplog: pytest.LogCaptureFixture) -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        h.media = h.app.media = SlowEngine()  # type: ignore[assignment]
+        await h.receive(invite("c1", body=sdp(40002)))
+        cancel = invite("c1").replace(b"INVITE sip:", b"CANCEL sip:", 1).replace(
+            b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL")
+        await h.receive(cancel)
+        assert h.final("c1").status == 487
+        h.media.go.set()  # the allocation comes back after the caller left
+        await h.settle()
+        assert [r.status for r in h.responses("c1") if r.status >= 200] == [487]
+        assert h.media.log[-2:] == [("allocated", "c1"), ("release", "c1")]
+        assert "Traceback" not in caplog.text
+        await h.app.close()
+
+    asyncio.run(scenario())
