@@ -351,10 +351,12 @@ class InProcessMedia:
         player = self._players.pop(leg_id, None)
         if player is not None:
             player.stop()
+            _report_playout(leg_id, player)
 
     def _played(self, leg_id: str, player: Player, play_id: int) -> None:
         if self._players.get(leg_id) is player:
             del self._players[leg_id]
+            _report_playout(leg_id, player)
             self._emit(PlayFinished(leg_id, play_id))
 
     def _recorded(self, leg_id: str, recorder: Recorder, result: RecordingResult) -> None:
@@ -379,3 +381,14 @@ class InProcessMedia:
 
     def _dtmf(self, leg_id: str, key: DtmfDetected) -> None:
         self._on_event(DtmfReceived(leg_id, key.digit, key.duration / 8000, key.ended))
+
+
+def _report_playout(leg_id: str, player: Player) -> None:
+    """A warning for a playout that gave up frames: the event loop stalled longer than the
+    catch-up burst, and the listener heard a gap (the operator's sign of an overloaded or
+    starved server; nothing is logged for a playout that kept time)."""
+    playout = player.playout
+    if playout is not None and playout.stats.skipped:
+        stats = playout.stats
+        log.warning("play on %s: %d frames skipped, %d late: the event loop stalled up to "
+                    "%.0f ms", leg_id, stats.skipped, stats.late, stats.max_lag * 1000)

@@ -148,8 +148,10 @@ def test_a_queued_caller_hears_greeting_music_position_and_the_advert_in_time(
         finally:
             stop(agent, *([caller] if caller else []))
         capture.stop()
-        drains_at_once(proc)
+        server_log = drains_at_once(proc)
 
+    # Shown with a failure: a server whose loop stalled gives up frames and says so.
+    print("\n".join(line for line in server_log.splitlines() if "frames skipped" in line))
     audio = capture.heard()
     answered = float(events(caller_log, "answered")[0]["at"])
     bye = float(events(caller_log, "bye")[0]["at"])

@@ -363,7 +363,7 @@ def test_a_stop_while_the_files_load_wins(tmp_path: Path) -> None:
 
 @realtime()
 def test_a_stalled_loop_is_caught_up_in_short_bursts_and_a_new_player_starts_on_time(
-    tmp_path: Path,
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
 ) -> None:
     async def scenario() -> None:
         events: list[MediaEvent] = []
@@ -392,6 +392,9 @@ def test_a_stalled_loop_is_caught_up_in_short_bursts_and_a_new_player_starts_on_
         packets = phone_a.packets()
         steps = [(b.timestamp - a.timestamp) % (1 << 32) for a, b in itertools.pairwise(packets)]
         assert sum(steps) == 160 * (29 + stats.skipped)  # timestamps tell the real time
+        warned = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+        assert warned == [f"play on a: {stats.skipped} frames skipped, {stats.late} late: the "
+                          f"event loop stalled up to {stats.max_lag * 1000:.0f} ms"]
         for phone in (phone_a, phone_b):
             phone.close()
         await engine.close()
