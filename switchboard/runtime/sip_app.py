@@ -600,16 +600,16 @@ class SipApp(HoldMixin, TrunkMixin):
         if dialog is None or dialog.state != "early" or dialog.server_key is None:
             return
         media = await self._allocate(call_id, call_id)
+        if dialog.state != "early":  # the caller left while the engine answered (rtpengine)
+            if media is not None:  # its release ran before there was anything to release
+                await self.media.release(call_id)
+            return
         if media is None:
             # No media for the caller (RTP ports or file descriptors exhausted, rtpengine not
             # answering): refuse the call as a server that cannot serve it now, and let the
             # core see a caller who left (the missed-call ledger keeps the number).
-            if dialog.state == "early":
-                self._reject(c.Reject(call_id, 503, "Service Unavailable"))
-                self.driver.feed(e.CallerHungUp(call_id))
-            return
-        if dialog.state != "early":  # the caller left while the engine answered (rtpengine)
-            await self.media.release(call_id)  # its release ran before there was anything
+            self._reject(c.Reject(call_id, 503, "Service Unavailable"))
+            self.driver.feed(e.CallerHungUp(call_id))
             return
         ip, port = media
         if dialog.offer is None:
@@ -756,8 +756,8 @@ class SipApp(HoldMixin, TrunkMixin):
 
     async def _play(self, cmd: c.Play | c.Whisper) -> None:
         channel = cmd.channel_id if isinstance(cmd, c.Play) else cmd.leg_id
-        dialog = self.channels.get(channel)
-        if dialog is None or dialog.state == "ended":  # hung up, or refused (488, 503)
+        dialog = self._up(channel)
+        if dialog is None:
             return
         loop_it = isinstance(cmd, c.Play) and cmd.loop
         try:
@@ -771,9 +771,13 @@ class SipApp(HoldMixin, TrunkMixin):
         number = self.config.number(dialog.invite.uri.user or "") if dialog.inbound else None
         return (number.language if number is not None else None) or self.config.language
 
+    def _up(self, channel: str) -> Dialog | None:
+        """The channel's dialog unless it is gone or ended (hung up, refused: 488, 503)."""
+        dialog = self.channels.get(channel)
+        return None if dialog is None or dialog.state == "ended" else dialog
+
     async def _record(self, cmd: c.Record) -> None:
-        dialog = self.channels.get(cmd.channel_id)
-        if dialog is None or dialog.state == "ended":
+        if self._up(cmd.channel_id) is None:
             return
         folder = self.data_dir / ("voicemail" if cmd.kind == "voicemail" else "recordings")
         if cmd.box:

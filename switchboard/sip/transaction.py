@@ -132,7 +132,7 @@ class _Txn:
     state: str
     method: str = ""
     interval: float = 0.0  # current retransmission interval
-    retransmit_at: float | None = None
+    retransmit_at: float | None = None  # server INVITE in proceeding: its 100 Trying is due
     timeout_at: float | None = None  # B/F (client), H/L (server)
     end_at: float | None = None  # D/K (client), I/J (server), M/L absorb end
     last: Request | Response | None = None  # what we resend: the request, a response or ACK
@@ -318,7 +318,7 @@ class TransactionLayer:
             # an INVITE not answered yet gets its 100 Trying now.
             if txn.last is not None and txn.state in ("proceeding", "completed"):
                 self._sends.append(Send(txn.last, txn.peer, txn.transport))
-            elif txn.invite and txn.state == "proceeding" and txn.request is not None:
+            elif txn.invite and txn.state == "proceeding":
                 self._send_trying(txn)
             return
         peer = self._reply_target(request, source, transport)

@@ -100,9 +100,14 @@ def in_dialog(method: str, call_id: str, cseq: int, to_tag: str) -> bytes:
 
 
 class Harness:
-    def __init__(self, extra: str = "", sip: str = "") -> None:
-        self.cfg = config(BASE % extra + sip)
-        self.media = FakeMedia()
+    """The app on ``BASE`` (``extra``: more options of queue q; ``sip``: more sections;
+    ``steps``: the scheme's steps) with ``media`` (a ``FakeMedia`` by default)."""
+
+    def __init__(self, extra: str = "", sip: str = "", *, steps: str = "{queue: q}",
+                 media: FakeMedia | None = None) -> None:
+        base = BASE.replace("steps: [{queue: q}]", f"steps: [{steps}]")
+        self.cfg = config(base % extra + sip)
+        self.media = media if media is not None else FakeMedia()
         self.sent: list[Send] = []
         self.app = SipApp(self.cfg, self.media, "127.0.0.1", 5060, random.Random(1),
                           asyncio.get_running_loop(), self.sent.append)
@@ -178,15 +183,20 @@ def test_calls_in_setup_count_until_the_ack_and_a_slow_loop_sheds_too() -> None:
     asyncio.run(scenario())
 
 
-async def bridged(h: Harness, bridge: str = "bridge") -> tuple[str, str, str]:
-    """Register 201 at PHONE, call in, the phone answers: (caller to-tag, leg, leg Call-ID).
-    ``bridge``: what the media engine logged for the bridge that follows."""
+async def register_201(h: Harness) -> None:
+    """Agent 201's phone registers from PHONE."""
     register = (b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;"
                 b"branch=z9hG4bK-reg\r\nMax-Forwards: 70\r\nFrom: <sip:201@127.0.0.1>;tag=r\r\n"
                 b"To: <sip:201@127.0.0.1>\r\nCall-ID: reg-201\r\nCSeq: 1 REGISTER\r\n"
                 b"Contact: <sip:201@127.0.0.1:5070>\r\nExpires: 600\r\n"
                 b"Content-Length: 0\r\n\r\n")
     await h.receive(register, PHONE)
+
+
+async def bridged(h: Harness, bridge: str = "bridge") -> tuple[str, str, str]:
+    """Register 201 at PHONE, call in, the phone answers: (caller to-tag, leg, leg Call-ID).
+    ``bridge``: what the media engine logged for the bridge that follows."""
+    await register_201(h)
     await h.receive(invite("c1", body=sdp(40002)))
     to_tag = h.final("c1").to.tag or ""
     await h.receive(in_dialog("ACK", "c1", 1, to_tag))

@@ -6,39 +6,22 @@ from __future__ import annotations
 
 import asyncio
 import os
-import random
 from collections.abc import Sequence
 
 import pytest
 
 from switchboard.media.ng import NgError
-from switchboard.runtime.sip_app import PROMPT_SECONDS, SipApp
-from switchboard.sip.transaction import Send
-from tests.core.harness import config
+from switchboard.runtime.sip_app import PROMPT_SECONDS
 
 from .test_sip_app_hold_overload import (
-    PHONE,
     FakeMedia,
     Harness,
     bridged,
     in_dialog,
     invite,
+    register_201,
     sdp,
 )
-
-GREETING_FIRST = """
-numbers: [{number: "100", scheme: main}]
-agents: [{id: "201"}]
-schemes: {main: {rules: [{name: all, steps: [{play: greeting}, {queue: q}]}]}}
-trunks: [{name: t, host: 127.0.0.1, port: 5099, inbound_from: [127.0.0.1]}]
-queues:
-  q: {members: ["201"], wrapup: 0, music: null, whisper: {wait_time: false, number_name: false}}
-"""
-
-REGISTER = (b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;"
-            b"branch=z9hG4bK-reg\r\nMax-Forwards: 70\r\nFrom: <sip:201@127.0.0.1>;tag=r\r\n"
-            b"To: <sip:201@127.0.0.1>\r\nCall-ID: reg-201\r\nCSeq: 1 REGISTER\r\n"
-            b"Contact: <sip:201@127.0.0.1:5070>\r\nExpires: 600\r\nContent-Length: 0\r\n\r\n")
 
 
 class SilentRtpEngine(FakeMedia):
@@ -50,22 +33,12 @@ class SilentRtpEngine(FakeMedia):
         raise NgError("play media", "no answer from 127.0.0.1:2223")
 
 
-class GreetingHarness(Harness):
-    """``Harness`` with a greeting before the queue and a media engine that cannot play."""
-
-    def __init__(self) -> None:
-        self.cfg = config(GREETING_FIRST)
-        self.media = SilentRtpEngine()
-        self.sent: list[Send] = []
-        self.app = SipApp(self.cfg, self.media, "127.0.0.1", 5060, random.Random(1),
-                          asyncio.get_running_loop(), self.sent.append)
-
-
 def test_a_greeting_that_cannot_be_played_is_passed_over_and_the_caller_reaches_the_queue(
 ) -> None:
     async def scenario() -> None:
-        h = GreetingHarness()
-        await h.receive(REGISTER, PHONE)
+        h = Harness(", music: null", steps="{play: greeting}, {queue: q}",
+                    media=SilentRtpEngine())
+        await register_201(h)
         await h.receive(invite("c1", body=sdp(40002)))
         ok = h.final("c1")
         assert ok.status == 200
@@ -99,8 +72,7 @@ class BridgeFailsOnce(FakeMedia):
 def test_a_bridge_that_fails_leaves_the_call_up_and_a_hold_and_resume_bridges_it_again(
         caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
-        h = Harness(", music: null")
-        h.media = h.app.media = BridgeFailsOnce()  # type: ignore[assignment]
+        h = Harness(", music: null", media=BridgeFailsOnce())
         to_tag, leg, _ = await bridged(h, "bridge failed")
         assert f"cannot bridge the media of c1 and {leg}" in caplog.text
         assert "Traceback" not in caplog.text
@@ -132,14 +104,14 @@ class SlowEngine(FakeMedia):
 def test_a_caller_who_cancels_while_its_media_is_allocated_gets_487_and_the_media_is_freed(
         caplog: pytest.LogCaptureFixture) -> None:
     async def scenario() -> None:
-        h = Harness(", music: null")
-        h.media = h.app.media = SlowEngine()  # type: ignore[assignment]
+        engine = SlowEngine()
+        h = Harness(", music: null", media=engine)
         await h.receive(invite("c1", body=sdp(40002)))
         cancel = invite("c1").replace(b"INVITE sip:", b"CANCEL sip:", 1).replace(
             b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL")
         await h.receive(cancel)
         assert h.final("c1").status == 487
-        h.media.go.set()  # the allocation comes back after the caller left
+        engine.go.set()  # the allocation comes back after the caller left
         await h.settle()
         assert [r.status for r in h.responses("c1") if r.status >= 200] == [487]
         assert h.media.log[-2:] == [("allocated", "c1"), ("release", "c1")]
