@@ -22,7 +22,7 @@ from switchboard.core.state import (
     QueueEntry,
     Timer,
 )
-from switchboard.core.strategies import QueueCursor, rank
+from switchboard.core.strategies import QueueCursor, best, rank
 
 if TYPE_CHECKING:
     from switchboard.core.switchboard import Switchboard
@@ -33,7 +33,7 @@ class QueueRuntime:
 
     __slots__ = (
         "cfg", "cursor", "entries", "estimators", "index", "members", "name", "not_chosen",
-        "on_shifts", "penalty", "strategy", "unavailable",
+        "on_shifts", "one_penalty", "penalty", "ring_all", "strategy", "unavailable",
     )
 
     def __init__(self, name: str, cfg: Queue, members: list[str], penalty: dict[str, int]) -> None:
@@ -41,8 +41,10 @@ class QueueRuntime:
         self.cfg = cfg
         self.members = members
         self.penalty = penalty
+        self.one_penalty = len(set(penalty.values())) <= 1  # no tiers: skip the penalty filter
         self.index = {m: i for i, m in enumerate(members)}
         self.strategy = cfg.strategy.value
+        self.ring_all = cfg.strategy is RingStrategy.ring_all
         self.not_chosen = "not chosen: " + self.strategy
         self.on_shifts: set[str] = set()  # members with a work schedule (filled by the manager)
         # Members who cannot take a call, and why: kept up to date as agents change, so that
@@ -290,17 +292,25 @@ class QueueManager:
                 cands = [m for m in q.members if m in free]
             if not cands:
                 continue
-            fresh = [m for m in cands if m not in entry.tried]
+            tried = entry.tried
+            fresh = [m for m in cands if m not in tried] if tried else cands
             if not fresh:
                 # Every free agent was rung for this caller this round: pause, then go again.
-                entry.tried.clear()
+                tried.clear()
                 entry.retry_at = now + q.cfg.retry
                 sb.later(entry.retry_at, self._wake)
                 continue
-            low = min(q.penalty[m] for m in fresh)
-            agents = [sb.agents[m] for m in fresh if q.penalty[m] == low]
-            ranked = rank(q.cfg.strategy.value, agents, q.cursor, sb.rng)
-            chosen = ranked if q.cfg.strategy is RingStrategy.ring_all else ranked[:1]
+            agents_by_id = sb.agents
+            if q.one_penalty:
+                agents = [agents_by_id[m] for m in fresh]
+            else:
+                penalty = q.penalty
+                low = min(penalty[m] for m in fresh)
+                agents = [agents_by_id[m] for m in fresh if penalty[m] == low]
+            if q.ring_all:
+                chosen = rank(q.strategy, agents, q.cursor, sb.rng)
+            else:
+                chosen = [best(q.strategy, agents, q.cursor, sb.rng)]
             self._ring(entry, q, chosen, now)
             free.difference_update(a.id for a in chosen)
 
@@ -358,7 +368,11 @@ class QueueManager:
         sb = self.sb
         out = list(q.unavailable.items())
         index = q.index
-        for m in sb.free:  # free members not rung now: a handful even in a large queue
+        if not q.on_shifts and not entry.tried:  # the usual case, in one pass
+            not_chosen = q.not_chosen
+            out += [(m, not_chosen) for m in sb.free if m in index and m not in tried]
+            return tuple(out)
+        for m in sb.free:  # free members not rung now
             if m in index and m not in tried:
                 why = sb.why_unavailable(sb.agents[m], now) if m in q.on_shifts else None
                 if why is None:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import random
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from operator import attrgetter
 
 from switchboard.core.state import AgentRuntime
 
@@ -73,27 +74,38 @@ def _weighted_random(
     return [cands[i] for _, i in keyed]
 
 
-@ranker("longest_idle")
-def _longest_idle(
-    cands: list[AgentRuntime], cur: QueueCursor, rng: random.Random
-) -> list[AgentRuntime]:
-    return sorted(cands, key=lambda a: a.idle_since)
+Key = Callable[[AgentRuntime], float]
+KEYS: dict[str, Callable[[QueueCursor], Key]] = {}
+"""Strategies that order by a key, lowest first: the best one is ``min``, not a sort."""
 
 
-@ranker("fewest_calls")
-def _fewest_calls(
-    cands: list[AgentRuntime], cur: QueueCursor, rng: random.Random
-) -> list[AgentRuntime]:
+def keyed(name: str) -> Callable[[Callable[[QueueCursor], Key]], Callable[[QueueCursor], Key]]:
+    def register(make_key: Callable[[QueueCursor], Key]) -> Callable[[QueueCursor], Key]:
+        KEYS[name] = make_key
+        RANKERS[name] = lambda cands, cur, rng: sorted(cands, key=make_key(cur))
+        return make_key
+
+    return register
+
+
+_idle_since: Key = attrgetter("idle_since")
+
+
+@keyed("longest_idle")
+def _longest_idle(cur: QueueCursor) -> Key:
+    return _idle_since
+
+
+@keyed("fewest_calls")
+def _fewest_calls(cur: QueueCursor) -> Key:
     calls = cur.calls_by_agent
-    return sorted(cands, key=lambda a: calls.get(a.id, 0))
+    return lambda a: calls.get(a.id, 0)
 
 
-@ranker("least_talk_time")
-def _least_talk(
-    cands: list[AgentRuntime], cur: QueueCursor, rng: random.Random
-) -> list[AgentRuntime]:
+@keyed("least_talk_time")
+def _least_talk(cur: QueueCursor) -> Key:
     talk = cur.talk_by_agent
-    return sorted(cands, key=lambda a: talk.get(a.id, 0.0))
+    return lambda a: talk.get(a.id, 0.0)
 
 
 def rank(
@@ -101,3 +113,15 @@ def rank(
 ) -> list[AgentRuntime]:
     """Candidates best first, by the named strategy."""
     return RANKERS[strategy](list(cands), cursor, rng)
+
+
+def best(
+    strategy: str, cands: Sequence[AgentRuntime], cursor: QueueCursor, rng: random.Random
+) -> AgentRuntime:
+    """The first of ``rank``, found without ordering the rest where the strategy allows.
+
+    ``min`` keeps the first of equal keys, as the stable sort does, so both agree."""
+    make_key = KEYS.get(strategy)
+    if make_key is None:
+        return RANKERS[strategy](list(cands), cursor, rng)[0]
+    return min(cands, key=make_key(cursor))
