@@ -266,7 +266,7 @@ class CallbackManager:
         del self.jobs[job.number]
         leg.owner = call
         leg.purpose = "queue"
-        call.queue = job.queue
+        call.queue = call.last_queue = job.queue
         call.queue_joined = now
         call.counted_channel = True
         sb.active_by_number[call.dialed] = sb.active_by_number.get(call.dialed, 0) + 1

@@ -41,7 +41,7 @@ class MissedCalls:
             self.sb.out.append(c.LostChanged(number, "lost", now, reason))
         payload: dict[str, object] = {
             "number": number, "dialed": call.dialed, "at": now, "reason": reason,
-            "queue": call.queue, "waited": round(now - call.arrived, 1),
+            "queue": call.last_queue, "waited": round(now - call.arrived, 1),
         }
         for target in missed.notify:
             self.sb.out.append(c.Notify(target, "missed_call", payload))
@@ -51,7 +51,7 @@ class MissedCalls:
                 f"Call back {number}: missed call to {call.dialed}",
             ))
         if missed.auto_callback and reason != "callback":
-            queue = missed.callback_queue or call.queue
+            queue = missed.callback_queue or call.last_queue
             if queue is not None and queue in self.sb.config.queues:
                 # After hours, call back when the callback slots open, not into the night.
                 slots = self.sb.config.callback_slots

@@ -119,7 +119,7 @@ class QueueManager:
             sb.decide(call.id, now, "queue", f"unknown queue {name}: next step")
             return False
         cfg = q.cfg
-        call.queue = name
+        call.last_queue = name
         if cfg.max_length is not None and len(q.entries) >= cfg.max_length:
             return self._refused(call, q, "full", now)
         if not cfg.join_empty and not self._anyone_logged_in(q):
@@ -133,6 +133,7 @@ class QueueManager:
             sb.callbacks.cancel(job, now, "customer called in and took the callback's place")
         entry = self._add(name, priority, joined, call=call)
         call.entry = entry
+        call.queue = name
         call.queue_joined = joined
         call.phase = "queued"
         self.resume_music(call)
@@ -206,6 +207,7 @@ class QueueManager:
         q = self.queues[entry.queue]
         self.leave(entry, reason, now)
         call.entry = None
+        call.queue = None  # later steps are no longer this queue's (wait, wrap-up, history)
         for t in call.timers:
             t.cancel()
         call.timers.clear()
@@ -230,6 +232,7 @@ class QueueManager:
         sb = self.sb
         self.leave(entry, "exit_key", now)
         call.entry = None
+        call.queue = None
         for t in call.timers:
             t.cancel()
         call.timers.clear()

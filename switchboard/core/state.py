@@ -172,8 +172,11 @@ class Call:
     answered: bool = False  # SIP-answered by us
     phase: str = "routing"
     entry: QueueEntry | None = None
+    # The queue in charge of the call: waiting in it, or answered from it. None before a
+    # queue took the call and again once the call left it unanswered (timeout, exit key...).
     queue: str | None = None
-    queue_joined: float = 0.0
+    queue_joined: float = 0.0  # when the call joined ``queue``; meaningless without it
+    last_queue: str | None = None  # the last queue tried, joined or not: for the record
     last_exit: str | None = None
     legs: list[str] = field(default_factory=list)  # legs ringing for a ring step / webhook
     ring_timer: Timer | None = None

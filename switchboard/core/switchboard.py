@@ -664,7 +664,7 @@ class Switchboard:
             now - call.queue_joined if call.queue else now - call.arrived)
         self.out.append(c.CallFinished(
             call.id, call.dialed, call.caller, call.arrived, now, outcome, reason,
-            call.agent_id, call.queue, wait, call.answered_at, talk, call.rule, call.hold,
+            call.agent_id, call.last_queue, wait, call.answered_at, talk, call.rule, call.hold,
         ))
         if outcome == "missed" and reason not in _NOT_MISSED:
             self.missed.follow_up(call, reason, now)

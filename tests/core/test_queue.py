@@ -350,3 +350,78 @@ def test_an_agents_own_ring_timeout_overrides_the_queues() -> None:
     out = d.advance(8)
     assert kinds(out) == ["CancelRing", "Ring"]
     assert one(c.Ring, out).timeout == 15
+
+
+def test_a_caller_refused_by_a_full_queue_counts_no_queue_wait() -> None:
+    """Refused (full) callers never joined: their wait runs from arrival, not from 1970."""
+    d = cfg(extra="    max_length: 1\n"
+                  "    fallback: [{ring: {numbers: ['+380441234567'], whisper: false}}]")
+    d.send(e.AgentStatusChanged("201", "break"))
+    d.send(e.AgentStatusChanged("202", "break"))
+    d.arrive("c1")
+    d.now += 3
+    out = d.arrive("c2", caller="+380672222222")
+    assert one(c.QueueExited, out).reason == "full"
+    leg = d.ringing(out)["+380441234567"]
+    d.now += 4
+    out = d.send(e.LegAnswered(leg))
+    assert c.Bridge("c2", leg) in out
+    d.now += 60
+    out = d.send(e.CallerHungUp("c2"))
+    fin = one(c.CallFinished, out)
+    assert (fin.outcome, fin.wait, fin.talk) == ("answered", 4.0, 60.0)
+    out = d.arrive("c3", caller="+380673333333")
+    assert one(c.QueueExited, out).reason == "full"
+    d.now += 2
+    out = d.send(e.CallerHungUp("c3"))  # while its fallback rings
+    fin = one(c.CallFinished, out)
+    assert (fin.outcome, fin.reason, fin.wait) == ("missed", "hangup", 2.0), (
+        "never in the queue: not an abandoned queue call")
+
+
+def test_a_caller_refused_by_an_empty_queue_counts_no_queue_wait() -> None:
+    d = cfg(extra="    join_empty: false")
+    d.send(e.AgentStatusChanged("201", "offline"))
+    d.send(e.AgentStatusChanged("202", "offline"))
+    out = d.arrive("c1")
+    assert one(c.QueueExited, out).reason == "empty"
+    out = d.finish_prompt("c1", out)  # the voicemail greeting: the next step
+    assert one(c.Record, out).kind == "voicemail"
+    d.now += 30
+    out = d.send(e.CallerHungUp("c1"))
+    fin = one(c.CallFinished, out)
+    assert (fin.reason, fin.wait) == ("voicemail", 30.0)
+
+
+def test_a_call_that_left_a_queue_is_no_longer_that_queues_call() -> None:
+    """After a timeout a ring step answers: no queue wrap-up, no queue handling history,
+    and the wait runs from arrival like any ring-step call."""
+    d = Driver(config("""
+timezone: Europe/Kyiv
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201", status: break}, {id: "202"}]
+schemes:
+  main: {rules: [{name: all, steps: [{play: greeting}, {queue: sales}]}]}
+queues:
+  sales:
+    members: ["201"]
+    wrapup: 10
+    max_wait: 30
+    whisper: {wait_time: false, number_name: false}
+    fallback: [{ring: {agents: ["202"], whisper: false}}]
+"""))
+    out = d.arrive("c1")
+    d.now += 4
+    d.finish_prompt("c1", out)
+    out = d.advance(30)
+    assert one(c.QueueExited, out).reason == "timeout"
+    leg = d.ringing(out)["202"]
+    d.now += 5
+    out = d.send(e.LegAnswered(leg))
+    assert c.Bridge("c1", leg) in out
+    d.now += 60
+    out = d.send(e.LegHungUp(leg))
+    assert one(c.AgentStateChanged, out).state == "idle", "no wrap-up of the queue left"
+    fin = one(c.CallFinished, out)
+    assert (fin.outcome, fin.queue, fin.wait, fin.talk) == ("answered", "sales", 39.0, 60.0)
+    assert d.sb.queues.queues["sales"].cursor.talk_by_agent == {}
