@@ -470,14 +470,17 @@ class QueueManager:
         q = self.queues[entry.queue]
         free = 0
         busy: list[float] = []
+        on_shift = sb.calendar.agent_on_shift
         for m in q.members:
             a = sb.agents[m]
-            if sb.why_unavailable(a, now) is None:
-                free += 1
-            elif not a.registered or a.status != "available":
+            # As dispatch: only members who will take a call count (not on break, logged
+            # out, unregistered or off shift); the others free up for nobody.
+            if not a.registered or a.status != "available" or (
+                    m in q.on_shifts and not on_shift(a.config, now)):
                 continue
-            elif a.state == "ringing":
-                free += 1  # about to take a caller ahead (or this one): free for that caller
+            if a.state in ("idle", "ringing"):
+                # Ringing: about to take a caller ahead (or this one): free for that caller.
+                free += 1
             else:
                 busy.append(now - a.talk_started)
         pos = self.position(entry)

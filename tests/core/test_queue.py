@@ -425,3 +425,28 @@ queues:
     fin = one(c.CallFinished, out)
     assert (fin.outcome, fin.queue, fin.wait, fin.talk) == ("answered", "sales", 39.0, 60.0)
     assert d.sb.queues.queues["sales"].cursor.talk_by_agent == {}
+
+
+def test_eta_leaves_out_members_off_shift() -> None:
+    """One agent on shift is talking, three are off shift: they will not free up for the
+    queue, so the wait is one agent's: 180, 360, 540 s (the default handling time)."""
+    d = Driver(config("""
+timezone: Europe/Kyiv
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201"}, {id: "202", schedule: night}, {id: "203", schedule: night},
+         {id: "204", schedule: night}]
+schedules: {night: {weekly: {mon-sun: "22:00-23:00"}}}
+schemes:
+  main: {rules: [{name: all, steps: [{queue: sales}]}]}
+queues:
+  sales:
+    members: ["201", "202", "203", "204"]
+    whisper: {wait_time: false, number_name: false}
+    announce: {first_after: 10, every: 600}
+"""))
+    d.arrive("c0", caller="+380670000000")
+    talk(d, "c0", "201")
+    for i in (1, 2, 3):
+        d.arrive(f"c{i}", caller=f"+38067111111{i}")
+    out = d.advance(10)
+    assert [x.estimates["switchboard"] for x in of(c.EtaEstimated, out)] == [180.0, 360.0, 540.0]
