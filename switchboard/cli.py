@@ -28,16 +28,19 @@ def run(
     import asyncio
     import logging
 
-    from switchboard.config.loader import ConfigError, demo_config_path, load_config
+    from switchboard.config.check import load_checked
+    from switchboard.config.loader import ConfigError, demo_config_path
     from switchboard.runtime.server import serve
 
     path = config or demo_config_path()
     try:
-        cfg = load_config(path)
+        cfg, warnings = load_checked(path)  # an unknown name stops the start, as in check
     except ConfigError as err:
         for problem in err.problems:
             typer.echo(str(problem), err=True)
         raise typer.Exit(1) from None
+    for warning in warnings:
+        typer.echo(f"warning: {warning}", err=True)
     typer.echo(f"switchboard: {path} on sip:{host}:{sip_port} (UDP)")
     for agent in cfg.agents:
         secret = f" password {agent.password}" if agent.password else ""

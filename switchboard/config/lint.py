@@ -91,8 +91,13 @@ class _Linter:
 
     # ----------------------------------------------------------------------- helpers
 
-    def add(self, path: PathKey, message: str) -> None:
-        self.problems.append(self.sources.problem(path, message))
+    def error(self, path: PathKey, message: str) -> None:
+        """A name that does not exist (or cannot work): ``run`` and ``simulate`` refuse."""
+        self.problems.append(self.sources.problem(path, message, "error"))
+
+    def warn(self, path: PathKey, message: str) -> None:
+        """A likely mistake the core copes with: reported, but the config still runs."""
+        self.problems.append(self.sources.problem(path, message, "warning"))
 
     def line(self, path: PathKey) -> int:
         return self.sources.line_for(path)
@@ -111,7 +116,7 @@ class _Linter:
             fix = f"define it under '{section}:' or use one of: {_listing(names)}"
         else:
             fix = f"define it under '{section}:'"
-        self.add(path, f"{context}: unknown {kind} '{name}'; {fix}")
+        self.error(path, f"{context}: unknown {kind} '{name}'; {fix}")
         return False
 
     def step_lists(self) -> Iterator[_StepList]:
@@ -148,7 +153,7 @@ class _Linter:
         for i, number in enumerate(self.config.numbers):
             path = ("numbers", i)
             if number.number in first:
-                self.add((*path, "number"), f"number '{number.number}' is listed twice (first "
+                self.warn((*path, "number"), f"number '{number.number}' is listed twice (first "
                          f"at line {first[number.number]}); remove one of them")
             else:
                 first[number.number] = self.line((*path, "number"))
@@ -167,7 +172,7 @@ class _Linter:
         for i, agent in enumerate(self.config.agents):
             path = ("agents", i)
             if agent.id in first:
-                self.add((*path, "id"), f"agent id '{agent.id}' is used twice (first at line "
+                self.warn((*path, "id"), f"agent id '{agent.id}' is used twice (first at line "
                          f"{first[agent.id]}); give each agent its own id")
             else:
                 first[agent.id] = self.line((*path, "id"))
@@ -178,7 +183,7 @@ class _Linter:
                 self.phone((*path, "mobile"), f"agent '{agent.id}' mobile", agent.mobile)
         if self.config.country is not None and \
                 self.config.country not in phonenumbers.SUPPORTED_REGIONS:
-            self.add(("country",), f"unknown country '{self.config.country}'; use a two-letter "
+            self.error(("country",), f"unknown country '{self.config.country}'; use a two-letter "
                      "ISO 3166-1 code in capitals, e.g. UA, PL, US")
 
     def phone(self, path: PathKey, context: str, text: str) -> None:
@@ -189,10 +194,10 @@ class _Linter:
             fix = ("write it in international form (+380...) or set 'country:' at the top"
                    if region is None else "write it in international form (+380...)")
             reason = re.sub(r"^\(\d+\) ", "", str(exc)).rstrip(".")
-            self.add(path, f"{context} '{text}' is not a phone number ({reason}); {fix}")
+            self.warn(path, f"{context} '{text}' is not a phone number ({reason}); {fix}")
             return
         if not phonenumbers.is_possible_number(parsed):
-            self.add(path, f"{context} '{text}' cannot be a phone number (wrong length); "
+            self.warn(path, f"{context} '{text}' cannot be a phone number (wrong length); "
                      "check the digits and write it in international form (+380...)")
 
     # ----------------------------------------------------------------------- schedules
@@ -205,26 +210,26 @@ class _Linter:
             if schedule.timezone is not None:
                 self.timezone((*path, "timezone"), schedule.timezone)
             if not _open_days(schedule):
-                self.add(path, f"schedule '{name}' is never open: add weekly hours such as "
+                self.warn(path, f"schedule '{name}' is never open: add weekly hours such as "
                          "'mon-fri: 09:00-18:00' or an override with hours")
             self.overlaps(name, schedule)
             country = schedule.holidays
             if country is not None and country not in supported:
                 fix = (f"write it as '{country.upper()}'" if country.upper() in supported
                        else "use an ISO 3166-1 code such as UA, PL, DE, US")
-                self.add((*path, "holidays"), f"schedule '{name}': unknown holiday country "
+                self.error((*path, "holidays"), f"schedule '{name}': unknown holiday country "
                          f"'{country}'; {fix}")
             elif country is not None and schedule.holiday_subdivision is not None:
                 subdivisions = supported[country]
                 if schedule.holiday_subdivision not in subdivisions:
-                    self.add((*path, "holiday_subdivision"), f"schedule '{name}': {country} has "
+                    self.error((*path, "holiday_subdivision"), f"schedule '{name}': {country} has "
                              f"no subdivision '{schedule.holiday_subdivision}'; use one of: "
                              f"{_listing(subdivisions) or '(none: remove the key)'}")
             dates: dict[object, int] = {}
             for i, override in enumerate(schedule.overrides):
                 where = (*path, "overrides", i)
                 if override.date in dates:
-                    self.add(where, f"schedule '{name}': override for {override.date} is given "
+                    self.warn(where, f"schedule '{name}': override for {override.date} is given "
                              f"twice (first at line {dates[override.date]}); keep one")
                 dates.setdefault(override.date, self.line(where))
 
@@ -234,7 +239,7 @@ class _Linter:
         except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
             guess = difflib.get_close_matches(name, _timezones(), n=1)
             fix = f"did you mean '{guess[0]}'?" if guess else "use an IANA name like Europe/Kyiv"
-            self.add(path, f"unknown timezone '{name}'; {fix}")
+            self.error(path, f"unknown timezone '{name}'; {fix}")
 
     def overlaps(self, name: str, schedule: Schedule) -> None:
         """Two ranges open on the same day at the same time: one of them is a mistake."""
@@ -255,7 +260,7 @@ class _Linter:
                         days.append(_DAY_NAMES[a[0]])
         keys = list(schedule.weekly)
         for (first_text, second_text, order), days in clashes.items():
-            self.add(("schedules", name, "weekly", keys[order]),
+            self.warn(("schedules", name, "weekly", keys[order]),
                      f"schedule '{name}': '{second_text}' overlaps '{first_text}' on "
                      f"{', '.join(days)}; remove one or make the ranges meet without overlap")
 
@@ -270,17 +275,17 @@ class _Linter:
                 path = ("schemes", scheme_name, "rules", i)
                 label = f"scheme '{scheme_name}' rule '{rule.name}'"
                 if rule.name in names:
-                    self.add((*path, "name"), f"scheme '{scheme_name}': rule name '{rule.name}' "
+                    self.warn((*path, "name"), f"scheme '{scheme_name}': rule name '{rule.name}' "
                              f"is used twice (first at line {names[rule.name]}); rename one")
                 names.setdefault(rule.name, self.line((*path, "name")))
                 given = rule.when.model_dump(mode="json", exclude_none=True)
                 if catch_all is not None:
-                    self.add(path, f"{label} can never match: rule {catch_all} above has no "
+                    self.warn(path, f"{label} can never match: rule {catch_all} above has no "
                              "conditions and takes every call; move this rule above it or "
                              "give that rule a 'when:'")
                 elif given and json.dumps(given, sort_keys=True) in conditions:
                     other = conditions[json.dumps(given, sort_keys=True)]
-                    self.add(path, f"{label} can never match: rule {other} above has the same "
+                    self.warn(path, f"{label} can never match: rule {other} above has the same "
                              "'when:' and takes those calls first; merge the two rules")
                 if not given and catch_all is None:
                     catch_all = f"'{rule.name}' (line {self.line(path)})"
@@ -300,12 +305,12 @@ class _Linter:
                 self.ref((*at, key, j), label, "list", name, lists, "lists")
         never = "can never match"
         if when.open is not None and when.open == when.closed:
-            self.add(at, f"{label} {never}: schedule '{when.open}' cannot be open and closed at "
+            self.warn(at, f"{label} {never}: schedule '{when.open}' cannot be open and closed at "
                      "once; keep 'open:' or 'closed:'")
             return
         both = set(when.caller_in or []) & set(when.caller_not_in or [])
         if both:
-            self.add(at, f"{label} {never}: the caller cannot be in and not in "
+            self.warn(at, f"{label} {never}: the caller cannot be in and not in "
                      f"{_listing(sorted(both))}; keep one of caller_in / caller_not_in")
         days = {d for key in when.days or [] for d in expand_days(key)} if when.days else None
         shown = ", ".join(_DAY_NAMES[d] for d in sorted(days)) if days else ""
@@ -315,15 +320,15 @@ class _Linter:
         if opened is not None:
             open_days = _open_days(opened)
             if not open_days:
-                self.add((*at, "open"), f"{label} {never}: schedule '{when.open}' is never "
+                self.warn((*at, "open"), f"{label} {never}: schedule '{when.open}' is never "
                          "open; give it weekly hours or use another schedule")
             elif days is not None and not open_days & days:
-                self.add((*at, "days"), f"{label} {never}: schedule '{when.open}' is not open "
+                self.warn((*at, "days"), f"{label} {never}: schedule '{when.open}' is not open "
                          f"on {shown}; change 'days:' or the schedule's hours")
         closed = schedules.get(when.closed) if when.closed is not None else None
         if closed is not None and not _closed_days(closed) & (days or set(range(7))):
             on = f" on {shown}" if days else ""
-            self.add((*at, "closed"), f"{label} {never}: schedule '{when.closed}' is open all "
+            self.warn((*at, "closed"), f"{label} {never}: schedule '{when.closed}' is open all "
                      f"day{on} and never closes; use another schedule or drop 'closed:'")
 
     # ----------------------------------------------------------------------- steps
@@ -336,12 +341,12 @@ class _Linter:
             blocker, after = steps.steps[cut - 1], (*steps.path, cut)
             blocker_line = self.line((*steps.path, cut - 1))
             if isinstance(blocker, QueueStep):
-                self.add(after, f"{steps.label}: unreachable step: queue "
+                self.warn(after, f"{steps.label}: unreachable step: queue "
                          f"'{blocker.queue.name}' (line {blocker_line}) has no way out (no "
                          "max_wait, exit_key or max_length, and leave_when_empty is off); "
                          "set max_wait on the queue or remove the steps")
             else:
-                self.add(after, f"{steps.label}: unreachable step: the '{step_kind(blocker)}' "
+                self.warn(after, f"{steps.label}: unreachable step: the '{step_kind(blocker)}' "
                          f"step above (line {blocker_line}) ends the call's path; remove the "
                          "steps after it or move them above it")
 
@@ -370,9 +375,9 @@ class _Linter:
                 guess = difflib.get_close_matches(endpoint, sorted(config.webhooks), n=1)
                 fix = f"did you mean '{guess[0]}'?" if guess else \
                     "define it under 'webhooks:' or give an http:// or https:// URL"
-                self.add(at, f"{label} webhook: unknown endpoint '{endpoint}'; {fix}")
+                self.error(at, f"{label} webhook: unknown endpoint '{endpoint}'; {fix}")
         elif isinstance(step, CrmOwnerStep) and config.crm is None:
-            self.add(at, f"{label}: the crm_owner step needs a 'crm:' section (url of your "
+            self.error(at, f"{label}: the crm_owner step needs a 'crm:' section (url of your "
                      "CRM); add one or remove the step")
         elif isinstance(step, RingStep):
             self.check_ring(at, label, step)
@@ -387,7 +392,7 @@ class _Linter:
             if self.ref(where, f"{label} ring", "agent", agent_id, self.agent_ids, "agents"):
                 agent = self.config.agent(agent_id)
                 if agent is not None and agent.mobile is None:
-                    self.add(where, f"{label}: agent '{agent_id}' has no mobile to ring; add "
+                    self.warn(where, f"{label}: agent '{agent_id}' has no mobile to ring; add "
                              "'mobile: +380...' to the agent")
         for j, group in enumerate(ring.groups):
             self.group((*at, "groups", j), f"{label} ring", group)
@@ -396,7 +401,7 @@ class _Linter:
 
     def group(self, path: PathKey, context: str, group: str) -> None:
         if group not in self.groups:
-            self.add(path, f"{context}: no agent is in group '{group}'; add "
+            self.error(path, f"{context}: no agent is in group '{group}'; add "
                      f"'groups: [{group}]' to an agent or remove the group")
 
     def prompt(self, path: PathKey, context: str, name: str) -> None:
@@ -406,7 +411,7 @@ class _Linter:
         guess = difflib.get_close_matches(name, sorted(known), n=1)
         fix = (f"did you mean '{guess[0]}'?" if guess else
                f"add it under 'prompts:' ({name}: file.wav) or use a built-in prompt")
-        self.add(path, f"{context}: unknown prompt '{name}'; {fix}")
+        self.error(path, f"{context}: unknown prompt '{name}'; {fix}")
 
     # ----------------------------------------------------------------------- queues
 
@@ -425,10 +430,10 @@ class _Linter:
             skilled = {a.id for a in agents if set(queue.skills) <= set(a.skills)} \
                 if queue.skills else set()
             if not members | in_groups | skilled:
-                self.add(path, f"{label} has no agents: add members, or groups or skills that "
+                self.warn(path, f"{label} has no agents: add members, or groups or skills that "
                          "some agent has")
             if queue.fallback and not _has_exit(queue):
-                self.add((*path, "fallback"), f"{label}: the fallback can never run, the queue "
+                self.warn((*path, "fallback"), f"{label}: the fallback can never run, the queue "
                          "has no way out; set max_wait on the queue or remove the fallback")
             if queue.exit_key is not None and queue.exit_key.voicemail is not None:
                 self.ref((*path, "exit_key", "voicemail"), f"{label} exit_key", "voicemail box",
@@ -457,7 +462,7 @@ class _Linter:
             path = Path(file).expanduser()
             full = path if path.is_absolute() else self.base_dir / path
             if not full.is_file():
-                self.add(("prompts", name), f"prompt '{name}': file '{file}' not found (looked "
+                self.error(("prompts", name), f"prompt '{name}': file '{file}' not found (looked "
                          f"for {full}); put the file there or fix the path")
 
     def check_missed_and_slots(self) -> None:
@@ -491,7 +496,7 @@ class _Linter:
                     edges[steps.scheme].setdefault(step.goto, (*steps.path, j, "goto"))
         for cycle in _cycles({k: sorted(v) for k, v in edges.items()}):
             path = edges[cycle[0]][cycle[1]]
-            self.add(path, f"loop between schemes: {' -> '.join(cycle)}; a call would go round "
+            self.warn(path, f"loop between schemes: {' -> '.join(cycle)}; a call would go round "
                      "forever; end one of them with a queue, voicemail or hangup instead of goto")
 
 

@@ -18,7 +18,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from importlib import resources
 from pathlib import Path
-from typing import Any, NoReturn
+from typing import Any, Literal, NoReturn
 
 from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
@@ -41,11 +41,17 @@ _SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
 
 @dataclass(frozen=True)
 class Problem:
-    """One thing wrong with a config file, at a 1-based line."""
+    """One thing wrong with a config file, at a 1-based line.
+
+    An *error* stops ``run`` and ``simulate`` (the file does not validate, or names
+    something that does not exist); a *warning* is a likely mistake that the core copes
+    with (an unreachable step, a rule that never matches). ``check`` reports both.
+    """
 
     file: str
     line: int
     message: str
+    severity: Literal["error", "warning"] = "error"
 
     def __str__(self) -> str:
         return f"{self.file}:{self.line}: {self.message}"
@@ -81,9 +87,10 @@ class SourceMap:
                 break
         return line
 
-    def problem(self, path: Sequence[str | int], message: str) -> Problem:
+    def problem(self, path: Sequence[str | int], message: str,
+                severity: Literal["error", "warning"] = "error") -> Problem:
         """A ``Problem`` at the line of ``path``."""
-        return Problem(self.filename, self.line_for(path), message)
+        return Problem(self.filename, self.line_for(path), message, severity)
 
 
 # --------------------------------------------------------------------------- public API

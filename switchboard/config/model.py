@@ -626,8 +626,20 @@ class Dist(Model):
     kind: Literal["exponential", "lognormal", "fixed", "uniform"] = "exponential"
     mean: float = Field(default=180, ge=0)
     sd: float | None = Field(default=None, gt=0)
-    low: float | None = None
-    high: float | None = None
+    low: float | None = Field(default=None, ge=0, description="uniform: default 0")
+    high: float | None = Field(default=None, ge=0, description="uniform: default 2 x mean")
+
+    @model_validator(mode="after")
+    def _ordered(self) -> Dist:
+        if self.kind == "uniform":
+            low = self.low if self.low is not None else 0.0
+            high = self.high if self.high is not None else 2 * self.mean
+            if high < low:
+                shown = f"'high' {high:g}" if self.high is not None else \
+                    f"'high' (by default 2 x mean) {high:g}"
+                raise ValueError(f"a uniform distribution draws from low to high, but {shown} "
+                                 f"is below 'low' {low:g}; make high at least low")
+        return self
 
 
 class Traffic(Model):
@@ -649,6 +661,26 @@ class Traffic(Model):
     @classmethod
     def _s(cls, value: Any) -> Any:
         return str(value) if isinstance(value, int) else value
+
+    @field_validator("calls_per_hour")
+    @classmethod
+    def _one_day(cls, value: list[float] | dict[int, float] | float) -> Any:
+        if isinstance(value, list) and len(value) != 24:
+            raise ValueError(f"{len(value)} values; give 24, one per hour "
+                             "from 00 to 23 (or a mapping {hour: rate}, or one rate for all)")
+        if isinstance(value, dict):
+            wrong = sorted(h for h in value if not 0 <= h <= 23)
+            if wrong:
+                raise ValueError(f"hour {wrong[0]} is not 0-23; hours are "
+                                 "local, 0 (midnight) to 23")
+        return value
+
+    @field_validator("weekday_factor")
+    @classmethod
+    def _one_week(cls, value: list[float] | None) -> list[float] | None:
+        if value is not None and len(value) != 7:
+            raise ValueError(f"{len(value)} values; give 7, Monday first")
+        return value
 
 
 class AgentBehaviour(Model):

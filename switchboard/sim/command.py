@@ -12,7 +12,8 @@ from rich.console import Console
 from rich.progress import BarColumn, Progress, TaskProgressColumn, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
-from switchboard.config.loader import ConfigError, demo_config_path, load_config
+from switchboard.config.check import load_checked
+from switchboard.config.loader import ConfigError, demo_config_path
 from switchboard.sim.simulator import SimulationError, run_simulation
 
 
@@ -28,11 +29,13 @@ def simulate_command(
     out = Console()
     path = config_path or demo_config_path()
     try:
-        config = load_config(path)
+        config, warnings = load_checked(path)
     except ConfigError as exc:
-        for problem in str(exc).splitlines():
-            err.print(problem, markup=False, highlight=False, soft_wrap=True)
+        for problem in exc.problems:
+            err.print(str(problem), markup=False, highlight=False, soft_wrap=True)
         return 1
+    for warning in warnings:
+        err.print(f"warning: {warning}", markup=False, highlight=False, soft_wrap=True)
     if days is not None:
         if not 1 <= days <= 366:
             err.print(f"--days {days}: give 1 to 366 days", markup=False, soft_wrap=True)

@@ -8,9 +8,12 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from typer.testing import CliRunner
 
 from switchboard.cli import app
+from switchboard.config.check import load_checked
+from switchboard.config.loader import ConfigError
 
 CLEAN = """\
 numbers:
@@ -108,3 +111,30 @@ def test_real_console_script(tmp_path: Path) -> None:
     assert ran.returncode == 1
     assert ran.stdout.startswith(f"{empty}:1: the file is empty")
     assert "Traceback" not in ran.stderr
+
+
+def test_run_refuses_to_start_on_a_name_that_does_not_exist(tmp_path: Path) -> None:
+    """An unknown ivr, queue, schedule... stops the start with check's line, instead of a
+    KeyError when the first call reaches it."""
+    path = tmp_path / "typo.yaml"
+    menu = "- ivr: mian\nivr:\n  main: {prompt: ivr_main, options: {1: [hangup: true]}}"
+    path.write_text(CLEAN.replace("- queue: sales", menu))
+    ran = subprocess.run([console_script(), "run", "--config", str(path), "--sip-port", "0"],
+                         capture_output=True, text=True, timeout=30, check=False)
+    assert (ran.returncode, ran.stdout) == (1, "")
+    assert ran.stderr == f"{path}:11: scheme 'main' rule 'all': unknown ivr 'mian'; did you " \
+        "mean 'main'?\n"
+
+
+def test_load_checked_raises_errors_and_returns_warnings(tmp_path: Path) -> None:
+    path = tmp_path / "c.yaml"
+    # Line 10: an unknown prompt (an error); line 12: unreachable after hangup (a warning).
+    path.write_text(CLEAN.replace("- play: greeting", "- play: greting\n          - hangup: true"))
+    with pytest.raises(ConfigError) as raised:
+        load_checked(path)
+    assert [(p.line, p.severity) for p in raised.value.problems] == [(10, "error")]
+    path.write_text(CLEAN.replace("- play: greeting", "- hangup: true"))
+    config, warnings = load_checked(path)
+    assert config.queues["sales"].members[0].agent == "201"
+    assert [(p.line, p.severity) for p in warnings] == [(11, "warning")]
+    assert str(warnings[0]).startswith(f"{path}:11: scheme 'main' rule 'all': unreachable step")

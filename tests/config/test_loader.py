@@ -381,3 +381,47 @@ def test_many_problems_come_sorted_by_line(check: Check) -> None:
     name, lines = check(GOOD.replace("number: 100", "numbr: 100") + "    colour: x\n")
     assert [line.split(":")[1] for line in lines] == ["2", "2", "17"]
     assert all(line.startswith(f"{name}:") for line in lines)
+
+
+# --------------------------------------------------------------------------- simulation section
+
+
+def test_simulated_hours_and_weekdays_need_a_full_day_and_week(check: Check) -> None:
+    name, lines = check(GOOD + """\
+simulation:
+  traffic:
+    - number: "100"
+      calls_per_hour: [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19, 20,
+                       21, 22, 23]
+      weekday_factor: [1, 1, 1, 1, 1, 1]
+    - number: "100"
+      calls_per_hour: {9: 10, 24: 3}
+""")
+    assert lines == [
+        f"{name}:20: simulation.traffic[0].calls_per_hour: 23 values; give 24, one per hour "
+        "from 00 to 23 (or a mapping {hour: rate}, or one rate for all)",
+        f"{name}:22: simulation.traffic[0].weekday_factor: 6 values; give 7, Monday first",
+        f"{name}:24: simulation.traffic[1].calls_per_hour: hour 24 is not 0-23; hours are "
+        "local, 0 (midnight) to 23",
+    ]
+
+
+def test_a_uniform_distribution_needs_low_up_to_high(check: Check) -> None:
+    name, lines = check(GOOD + """\
+simulation:
+  traffic:
+    - number: "100"
+      calls_per_hour: 10
+      handling:
+        kind: uniform
+        low: 300
+        high: 60
+  agents:
+    answer_delay: {kind: uniform, mean: 2, low: 5}
+""")
+    assert lines == [
+        f"{name}:24: simulation.traffic[0].handling: a uniform distribution draws from low to "
+        "high, but 'high' 60 is below 'low' 300; make high at least low",
+        f"{name}:26: simulation.agents.answer_delay: a uniform distribution draws from low to "
+        "high, but 'high' (by default 2 x mean) 4 is below 'low' 5; make high at least low",
+    ]

@@ -85,3 +85,32 @@ def test_bad_days_fails() -> None:
     result = CliRunner().invoke(app, ["simulate", "--days", "0"])
     assert result.exit_code == 1
     assert "--days" in result.output
+
+
+def test_a_name_that_does_not_exist_stops_the_simulation_at_load(tmp_path: Path) -> None:
+    config = tmp_path / "typo.yaml"
+    menu = "- ivr: mian\nivr:\n  main: {prompt: ivr_main, options: {1: [hangup: true]}}"
+    config.write_text(SMALL.replace("- queue: q", menu))
+    result = CliRunner().invoke(app, ["simulate", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.output == (
+        f"{config}:12: scheme 's' rule 'all': unknown ivr 'mian'; did you mean 'main'?\n")
+
+
+def test_a_lint_warning_is_shown_and_the_simulation_runs(tmp_path: Path) -> None:
+    config = tmp_path / "dead_step.yaml"
+    config.write_text(SMALL.replace("- queue: q", "- queue: q\n          - hangup: true"))
+    result = CliRunner().invoke(app, ["simulate", "--config", str(config)])
+    assert result.exit_code == 0, result.output
+    assert result.stderr.startswith(
+        f"warning: {config}:13: scheme 's' rule 'all': unreachable step: queue 'q' (line 12)")
+
+
+def test_invalid_simulation_values_stop_the_simulation_at_load(tmp_path: Path) -> None:
+    config = tmp_path / "hours.yaml"
+    config.write_text(SMALL.replace("{10: 20, 11: 20}", "[" + ", ".join(["1"] * 23) + "]"))
+    result = CliRunner().invoke(app, ["simulate", "--config", str(config)])
+    assert result.exit_code == 1
+    assert result.output.startswith(
+        f"{config}:19: simulation.traffic[0].calls_per_hour: 23 values; give 24")
+    assert "Traceback" not in result.output
