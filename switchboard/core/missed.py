@@ -45,7 +45,9 @@ class MissedCalls:
         }
         for target in missed.notify:
             self.sb.out.append(c.Notify(target, "missed_call", payload))
-        if missed.crm_task and call.voicemail is None:
+        # A message left (reason voicemail) gets its own task with the recording when it is
+        # saved (VoicemailBoxes); a caller gone before the beep left none: task them here.
+        if missed.crm_task and reason != "voicemail":
             self.sb.out.append(c.CreateCrmTask(
                 number, call.crm_owner or missed.head_agent, now + missed.task_deadline,
                 f"Call back {number}: missed call to {call.dialed}",

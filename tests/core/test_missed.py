@@ -252,3 +252,22 @@ def test_voicemail_task_carries_the_recording_and_is_the_only_task() -> None:
                         "https://vm.example.com/c1.wav"),
     ]
     assert len(of(c.CreateCrmTask, d.log)) == 1
+
+
+def test_hanging_up_during_the_voicemail_greeting_gets_the_missed_call_task() -> None:
+    """No message was left, so no voicemail task will come: the missed-call one is made."""
+    d = Driver(VM_CFG)
+    out = d.arrive("c1", caller=CALLER)
+    ask = of(c.LookupCrmOwner, out)[0]
+    out = d.send(e.CrmOwnerFound("c1", ask.request_id, "202"), at=T + 1)
+    d.send(e.LegFailed(d.ringing(out)["202"], "busy"), at=T + 2)
+    assert [p.prompts for p in of(c.Play, d.log)][-1][0] == c.Prompt("vm_greeting")
+    out = d.send(e.CallerHungUp("c1"), at=T + 5)
+    assert follow_up(out) == [
+        c.CallFinished("c1", "100", CALLER, T, T + 5, "missed", "hangup", None, None, 5.0,
+                       None, 0.0, "all", 0.0),
+        c.LostChanged(CALLER, "lost", T + 5, "hangup"),
+        c.Notify("tg", "missed_call", {"number": CALLER, "dialed": "100", "at": T + 5,
+                                       "reason": "hangup", "queue": None, "waited": 5.0}),
+        c.CreateCrmTask(CALLER, "202", T + 5 + 3600, f"Call back {CALLER}: missed call to 100"),
+    ]
