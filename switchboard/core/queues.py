@@ -425,9 +425,17 @@ class QueueManager:
             if entry.ring_timer is not None:
                 entry.ring_timer.cancel()
                 entry.ring_timer = None
+            self.dirty = True
             if call.phase == "whisper":
                 call.phase = "queued"
-            self.dirty = True
+                # _exit waits while an agent hears the whisper; if the wait ran out meanwhile
+                # (the max_wait timer fired and is gone) or the last agent logged out, the
+                # caller leaves now.
+                cfg = self.queues[entry.queue].cfg
+                if cfg.max_wait is not None and now >= entry.joined + cfg.max_wait:
+                    self._exit(call, "timeout", now)
+                elif cfg.leave_when_empty and not self._anyone_logged_in(self.queues[entry.queue]):
+                    self._exit(call, "empty", now)
 
     def answered(self, call: Call, leg: Leg, now: float) -> None:
         """The bridge happened: the caller leaves the queue as answered."""

@@ -213,3 +213,35 @@ queues: {q: {members: ["403"], whisper: {wait_time: false, number_name: false}}}
     assert d.sb.agents["403"].state == "talking"
     skip = [x for x in of(c.Decision, out) if x.summary.startswith("skip 403")]
     assert skip and skip[0].skipped == (("403", "talking"),)
+
+
+def test_max_wait_passing_during_a_whisper_that_fails_ends_the_wait() -> None:
+    """201 answers at 29 s of a 30 s max_wait and hangs up during the whisper at 31 s: the
+    caller's time is up, so they leave with timeout instead of waiting forever."""
+    d = Driver(config((TEXT % "linear").replace(
+        "wrapup: 0,", "wrapup: 0, max_wait: 30, fallback: [{play: all_busy}, {hangup: true}],")))
+    d.send(e.AgentStatusChanged("202", "break"))
+    d.arrive("c1")
+    leg = d.ringing()["201"]
+    d.now += 29
+    assert one(c.Whisper, d.send(e.LegAnswered(leg)))
+    assert not of(c.QueueExited, d.advance(1.5)), "the whisper goes on: an agent is there"
+    d.now += 0.5
+    out = d.send(e.LegHungUp(leg))
+    exited = one(c.QueueExited, out)
+    assert (exited.reason, exited.wait) == ("timeout", 31.0)
+    assert kinds(out) == ["StopPlay", "Play"]
+    assert one(c.Play, out).prompts == (c.Prompt("all_busy"),)
+
+
+def test_the_last_agent_logging_out_during_a_whisper_that_fails_empties_the_queue() -> None:
+    text = (TEXT % "linear").replace("wrapup: 0,", "wrapup: 0, leave_when_empty: true,")
+    d = Driver(config(text))
+    d.send(e.AgentStatusChanged("202", "offline"))
+    d.arrive("c1")
+    leg = d.ringing()["201"]
+    assert one(c.Whisper, d.send(e.LegAnswered(leg)))
+    assert not of(c.QueueExited, d.send(e.AgentStatusChanged("201", "offline")))
+    out = d.send(e.LegHungUp(leg))
+    assert one(c.QueueExited, out).reason == "empty"
+    assert one(c.CallFinished, out).reason == "empty"
