@@ -17,7 +17,7 @@ from switchboard.media.engine import MediaEvent
 from switchboard.media.prompts import PromptLibrary
 from switchboard.runtime.media import open_media
 from switchboard.runtime.sip_app import SipApp
-from switchboard.sip.headers import SipParseError
+from switchboard.sip.headers import SipParseError, is_address
 from switchboard.sip.message import KEEPALIVE, StreamFramer
 from switchboard.sip.transaction import Send
 
@@ -158,6 +158,8 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
         raise
 
     def send(out: Send) -> None:
+        if not is_address(out.dest[0]):  # never a blocking DNS lookup in the event loop
+            raise ValueError(f"{out.dest[0]} is a name, not an address")
         data = out.message.serialize()
         if out.transport == "TCP":
             tcp.send(data, out.dest)

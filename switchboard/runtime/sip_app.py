@@ -15,6 +15,7 @@ never stalls.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import random
@@ -43,7 +44,7 @@ from switchboard.runtime.driver import CoreDriver
 from switchboard.runtime.hold import HoldMixin, Reinvited
 from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistration
 from switchboard.sip.auth import DigestServer, Verdict
-from switchboard.sip.headers import Address, SipError, Uri, Via
+from switchboard.sip.headers import Address, SipError, Uri, Via, is_address
 from switchboard.sip.message import Request, Response, make_request, make_response
 from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits, Shed
 from switchboard.sip.registrar import Registrar
@@ -62,7 +63,6 @@ from switchboard.sip.transaction import (
     TransactionLayer,
     TransactionTimedOut,
     Transport,
-    make_cancel,
     stateless_tag,
 )
 
@@ -137,7 +137,12 @@ class SipApp(HoldMixin, TrunkMixin):
         self.dialogs: dict[str, Dialog] = {}  # SIP Call-ID -> dialog
         self.channels: dict[str, Dialog] = {}  # core channel -> dialog
         self.by_client_key: dict[str, Dialog] = {}
-        self.trusted = {ip for t in config.trunks for ip in (*t.inbound_from, t.host)}
+        # Sources whose INVITEs are calls from a trunk: each trunk's inbound_from and
+        # address; a trunk given by name adds what it resolves to (at start, then each
+        # TRUNK_DNS_TTL as it is used).
+        self.trusted = {ip for t in config.trunks
+                        for ip in (*t.inbound_from, *([t.host] if is_address(t.host) else []))}
+        self.trunk_addresses: dict[str, tuple[tuple[str, int], float]] = {}
         self._ids = itertools.count(1)
         self._txn_timer: asyncio.Handle | None = None
         self._txn_at = 0.0  # when _txn_timer fires
@@ -157,6 +162,8 @@ class SipApp(HoldMixin, TrunkMixin):
         self._lag_timer: asyncio.TimerHandle | None = loop.call_at(
             self.lag.next_tick(loop.time()), self._lag_tick)
         self.trunk_registrations: dict[str, TrunkRegistration] = {}  # Call-ID -> state
+        self._resolving = [loop.create_task(self._resolve_trunk(t)) for t in config.trunks
+                           if not is_address(t.host)]
         for trunk in config.trunks:
             if trunk.registration:
                 loop.call_soon(self._register_trunk, trunk, None)
@@ -189,11 +196,38 @@ class SipApp(HoldMixin, TrunkMixin):
                 elif isinstance(event, AckTimedOut):
                     self._on_ack_timeout(event)
             except SipError as err:
-                log.info("dropping a SIP event: %s", err)
+                # A header parsed only when needed (Contact, Authorization ...) is malformed.
+                log.info("%s: %s", _what(event), err)
+                self._unanswered(event, 400, str(err))
+            except Exception:  # a bug must cost one request, not the server
+                log.exception("%s: failed", _what(event))
+                self._unanswered(event, 500, "Server Internal Error")
         for send in self.txl.sends():
             if self.send is not None:
-                self.send(send)
+                try:
+                    self.send(send)
+                except (OSError, ValueError) as err:  # a name where an address was needed
+                    log.warning("cannot send %s to %s: %s", _what(send.message), send.dest, err)
         self._arm_txn_timer()
+
+    def _unanswered(self, event: object, status: int, reason: str) -> None:
+        """A request whose handling failed gets a final answer, so that its transaction
+        ends instead of waiting for ever (and the sender is not left guessing)."""
+        if not isinstance(event, RequestReceived) or event.key is None:
+            return
+        txn = self.txl.servers.get(event.key)
+        if txn is None or txn.state not in ("trying", "proceeding"):
+            return  # answered before it failed
+        dialog = self.dialogs.get(event.request.call_id)
+        if dialog is not None and dialog.server_key == event.key:
+            dialog.state = "ended"  # an INVITE that failed after its dialog was made
+            self._forget(dialog)
+            if dialog.channel in self.core.calls:
+                self.driver.feed(e.CallerHungUp(dialog.channel))
+        with contextlib.suppress(SipError):
+            response = make_response(event.request, status, reason[:100],
+                                     to_tag=self._new_tag())
+            self.txl.send_response(event.key, response, self.loop.time())
 
     def _arm_txn_timer(self) -> None:
         # One loop timer for all transactions, at the earliest deadline. Most messages only
@@ -382,19 +416,29 @@ class SipApp(HoldMixin, TrunkMixin):
         except SipError:
             self._answer(ev, 400)
             return
+        if offer is not None:
+            try:  # no common codec: 488 now, before the core counts a call (or rings anyone)
+                negotiate(offer, local_ip=self.host, local_port=9)
+            except SipError:
+                self._answer(ev, 488)
+                return
+        contact = req.contacts[0].uri if req.contacts else req.from_.uri  # 400 if malformed
         tag = self._new_tag()
-        dialog = Dialog(req.call_id, req.call_id, req.to.with_tag(tag), req.from_,
-                        req.contacts[0].uri if req.contacts else req.from_.uri, ev.source,
-                        ev.transport, req, True, server_key=ev.key, offer=offer)
+        dialog = Dialog(req.call_id, req.call_id, req.to.with_tag(tag), req.from_, contact,
+                        ev.source, ev.transport, req, True, server_key=ev.key, offer=offer)
         self.dialogs[req.call_id] = dialog
         self.channels[dialog.channel] = dialog
         self.setting_up.add(req.call_id)
         self.driver.feed(e.CallArrived(req.call_id, req.uri.user or "", req.from_.uri.user or ""))
 
     def _on_cancel(self, ev: RequestReceived) -> None:
-        self._answer(ev, 200)
         dialog = self.dialogs.get(ev.request.call_id)
-        if dialog is None or not dialog.inbound or dialog.state != "early":
+        # RFC 3261 §9.2: 481 when no INVITE matches; 200 when one does, even one already
+        # answered (the CANCEL then changes nothing: the caller ACKs our 2xx, then sends BYE).
+        known = dialog is not None and dialog.inbound
+        self._answer(ev, 200 if known or ev.cancels is not None else 481)
+        if (dialog is None or not dialog.inbound or dialog.state != "early"
+                or ev.cancels is None or ev.cancels != dialog.server_key):
             return
         dialog.state = "ended"
         assert dialog.server_key is not None
@@ -409,6 +453,14 @@ class SipApp(HoldMixin, TrunkMixin):
             self._answer(ev, 481)
             return
         self._answer(ev, 200, to_tag=dialog.local.tag)
+        if dialog.state == "ended":
+            return  # we hung up at the same moment: our BYE ends it
+        pending = self.txl.servers.get(dialog.server_key or "")
+        if dialog.inbound and pending is not None and pending.state == "proceeding":
+            # A BYE on the early dialog (after our 180) ends the INVITE too: 487 (§15.1.2).
+            assert dialog.server_key is not None
+            self.txl.send_response(dialog.server_key, make_response(
+                dialog.invite, 487, to_tag=dialog.local.tag), self.loop.time())
         dialog.state = "ended"
         self._forget(dialog)
         self.driver.feed(e.CallerHungUp(dialog.channel) if dialog.inbound
@@ -459,12 +511,16 @@ class SipApp(HoldMixin, TrunkMixin):
         if status in (401, 407) and self._authenticate(dialog, resp):
             return
         if status < 300:
+            if dialog.state == "confirmed" and resp.to.tag != dialog.remote.tag:
+                self._drop_fork(dialog, resp)  # a second phone behind a forking proxy
+                return
             dialog.remote = resp.to
             if resp.contacts:
                 dialog.remote_target = resp.contacts[0].uri
             self._send_ack(dialog)
             if dialog.state in ("cancelled", "ended"):  # answered after we gave up: hang up
                 self._send_bye(dialog)
+                dialog.state = "ended"
                 self._forget(dialog)
                 return
             if dialog.state == "confirmed":
@@ -477,6 +533,17 @@ class SipApp(HoldMixin, TrunkMixin):
             return  # the 487 to our CANCEL
         dialog.state = "ended"
         self.driver.feed(e.LegFailed(dialog.channel, _FAILURES.get(status, "error")))
+
+    def _drop_fork(self, dialog: Dialog, resp: Response) -> None:
+        """A 2xx from another fork of an INVITE already answered (a proxy rang two phones
+        and both answered): ACK it and hang it up at once, as RFC 3261 §13.2.2.4 has a UAC
+        do with the dialogs it does not want; the call goes on with the first."""
+        target = resp.contacts[0].uri if resp.contacts else dialog.remote_target
+        fork = Dialog(dialog.channel, dialog.call_id, dialog.local, resp.to, target,
+                      dialog.peer, dialog.transport, dialog.invite, False)
+        log.info("leg %s: a second answer (fork %s) hung up", dialog.channel, resp.to.tag)
+        self._send_ack(fork)
+        self._send_bye(fork)
 
     def _on_timeout(self, ev: TransactionTimedOut) -> None:
         if ev.method == "REGISTER":
@@ -676,9 +743,14 @@ class SipApp(HoldMixin, TrunkMixin):
             if trunk is None:
                 self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
                 return
+            resolved = await self._resolve_trunk(trunk)
+            if resolved is None:  # its name does not resolve: like a trunk that is down
+                self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
+                return
             target = Uri(user=leg.address, host=trunk.host, port=trunk.port)
-            peer = (trunk.host, trunk.port)
+            peer = resolved
             transport = "TCP" if trunk.transport == "tcp" else "UDP"
+            caller_id = trunk.caller_id or caller_id  # the number the provider lets us show
         media = await self._allocate(leg.leg_id, call)
         if media is None:  # the leg cannot carry audio: the core tries another agent or step
             self.driver.feed(e.LegFailed(leg.leg_id, "error"))
@@ -702,6 +774,8 @@ class SipApp(HoldMixin, TrunkMixin):
         self.by_client_key[dialog.client_key] = dialog
 
     async def _leg_answered(self, dialog: Dialog, response: Response) -> None:
+        if dialog.state != "confirmed":
+            return  # hung up meanwhile (it lost a ring-all race, or the caller left)
         try:
             remote = parse_sdp(response.body)
             if dialog.local_sdp is not None:
@@ -723,16 +797,21 @@ class SipApp(HoldMixin, TrunkMixin):
 
     def _cancel(self, leg_id: str) -> None:
         dialog = self.channels.get(leg_id)
-        if dialog is None or dialog.inbound or dialog.state != "early":
+        if dialog is None or dialog.inbound:
+            return
+        if dialog.state == "confirmed":
+            # It answered, but the core gave the call to another leg first (two phones of a
+            # ring-all answered together; its 200 waited behind the winner's): hang it up.
+            self._send_bye(dialog)
+            dialog.state = "ended"
+            self._forget(dialog)
+            return
+        if dialog.state != "early" or dialog.client_key is None:
             return
         dialog.state = "cancelled"
-        self.txl.send_request(make_cancel(dialog.invite), dialog.peer, dialog.transport,
-                              self.loop.time())
-        # No final answer to a cancelled INVITE within 64*T1: consider it gone (§9.1).
-        self.loop.call_later(64 * self.txl.timers.t1, self._give_up_cancelled, dialog)
-
-    def _give_up_cancelled(self, dialog: Dialog) -> None:
-        if dialog.state == "cancelled" and self.dialogs.get(dialog.call_id) is dialog:
+        # The CANCEL goes once the phone sent a 1xx; without a final answer 64*T1 later the
+        # transaction times out (§9.1) and _on_timeout lets the dialog go.
+        if not self.txl.cancel(dialog.client_key, self.loop.time()):
             self._forget(dialog)
 
     def _hangup(self, channel: str) -> None:
@@ -835,6 +914,8 @@ class SipApp(HoldMixin, TrunkMixin):
     async def close(self) -> None:
         await self.integrations.aclose()  # answers in flight still reach a live driver
         self.worker.cancel()
+        for task in self._resolving:
+            task.cancel()
         self.driver.close()
         for state in self.trunk_registrations.values():
             if state.timer is not None:
@@ -857,6 +938,16 @@ class _Answered:
 
     dialog: Dialog
     response: Response
+
+
+def _what(item: object) -> str:
+    """A request, response or transaction event, in a few words for the log."""
+    message = getattr(item, "request", None) or getattr(item, "response", None) or item
+    if isinstance(message, Request):
+        return f"{message.method} {message.headers.get('Call-ID')}"
+    if isinstance(message, Response):
+        return f"{message.status} {message.headers.get('CSeq')} {message.headers.get('Call-ID')}"
+    return type(item).__name__
 
 
 #: What the command worker carries out, in order.

@@ -11,12 +11,13 @@ import asyncio
 import logging
 import random
 import secrets
+import socket
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from switchboard.config.model import Trunk
 from switchboard.sip.auth import authorize, challenges_in
-from switchboard.sip.headers import Address, Uri
+from switchboard.sip.headers import Address, Uri, is_address
 from switchboard.sip.message import Request, Response, make_request
 from switchboard.sip.transaction import Transport
 
@@ -31,6 +32,7 @@ log = logging.getLogger(__name__)
 
 TRUNK_EXPIRES = 3600  # seconds asked for when registering to a trunk
 TRUNK_RETRY = 60.0  # seconds before trying a refused or unanswered trunk REGISTER again
+TRUNK_DNS_TTL = 300.0  # seconds a trunk's resolved address is used before asking DNS again
 
 
 @dataclass(eq=False)
@@ -58,6 +60,8 @@ class TrunkMixin:
         txl: TransactionLayer
         by_client_key: dict[str, Dialog]
         trunk_registrations: dict[str, TrunkRegistration]
+        trunk_addresses: dict[str, tuple[tuple[str, int], float]]
+        trusted: set[str]
 
         def _new_tag(self) -> str: ...
 
@@ -66,6 +70,48 @@ class TrunkMixin:
         def _contact(self, user: str = "switchboard") -> Address: ...
 
         def _pump(self) -> None: ...
+
+    def _trunk_peer(self, trunk: Trunk) -> tuple[str, int] | None:
+        """Where the trunk's requests go, if known now: its address, or the address its name
+        resolved to lately (``_resolve_trunk``)."""
+        if is_address(trunk.host):
+            return trunk.host.strip("[]"), trunk.port
+        known = self.trunk_addresses.get(trunk.name)
+        if known is None or self.loop.time() - known[1] > TRUNK_DNS_TTL:
+            return None
+        return known[0]
+
+    async def _resolve_trunk(self, trunk: Trunk) -> tuple[str, int] | None:
+        """The trunk's address, asking DNS (off the event loop) when its name was not
+        resolved in the last ``TRUNK_DNS_TTL`` seconds. Its addresses become trusted sources
+        of inbound calls. When DNS fails, the last address is used, as Asterisk does."""
+        peer = self._trunk_peer(trunk)
+        if peer is not None:
+            return peer
+        family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
+        try:
+            infos = await self.loop.getaddrinfo(trunk.host, trunk.port, family=family,
+                                                type=socket.SOCK_DGRAM)
+        except OSError as err:
+            infos = []
+            log.warning("trunk %s: cannot resolve %s: %s", trunk.name, trunk.host, err)
+        if not infos:
+            known = self.trunk_addresses.get(trunk.name)
+            return None if known is None else known[0]
+        addresses = [str(info[4][0]) for info in infos]
+        self.trusted.update(addresses)
+        peer = (addresses[0], trunk.port)
+        if self.trunk_addresses.get(trunk.name, (None,))[0] != peer:
+            log.info("trunk %s: %s is %s", trunk.name, trunk.host, ", ".join(addresses))
+        self.trunk_addresses[trunk.name] = (peer, self.loop.time())
+        return peer
+
+    async def _register_when_resolved(self, trunk: Trunk,
+                                      previous: TrunkRegistration | None) -> None:
+        if await self._resolve_trunk(trunk) is None:
+            self.loop.call_later(TRUNK_RETRY, self._register_trunk, trunk, previous)
+            return
+        self._register_trunk(trunk, previous)
 
     def _credentials(self, request: Request, response: Response, trunk: Trunk) -> str | None:
         """The Authorization value answering a trunk's 401/407, or None when we cannot."""
@@ -93,6 +139,7 @@ class TrunkMixin:
                      (header, value)],
             body=old.body)
         dialog.invite = invite
+        dialog.local_cseq = invite.cseq.seq  # our next request in the dialog (BYE) follows it
         dialog.auth_tried = True
         if dialog.client_key is not None:
             self.by_client_key.pop(dialog.client_key, None)
@@ -104,6 +151,10 @@ class TrunkMixin:
     def _register_trunk(self, trunk: Trunk, previous: TrunkRegistration | None,
                         authorization: tuple[str, str] | None = None) -> None:
         """REGISTER to a trunk (RFC 3261 §10.2), refreshed before it expires."""
+        peer = self._trunk_peer(trunk)
+        if peer is None:  # a name not resolved lately: resolve it first, then come back
+            self.loop.create_task(self._register_when_resolved(trunk, previous))
+            return
         state = previous or TrunkRegistration(
             trunk, f"trunk-{trunk.name}-{self.rng.getrandbits(32):08x}@{self.host}",
             self._new_tag())
@@ -122,8 +173,7 @@ class TrunkMixin:
         state.request = request
         state.authorized = authorization is not None
         self.trunk_registrations[state.call_id] = state
-        state.key = self.txl.send_request(request, (trunk.host, trunk.port), transport,
-                                          self.loop.time())
+        state.key = self.txl.send_request(request, peer, transport, self.loop.time())
         self._pump()
 
     def _trunk_registered(self, resp: Response) -> None:

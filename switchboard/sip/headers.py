@@ -8,6 +8,7 @@ case) so that ``parse(str(v)) == v``; parameter names are lower-cased.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 from dataclasses import dataclass, replace
 from functools import lru_cache
@@ -552,14 +553,30 @@ class Via:
         return Via(self.transport, self.host, self.port, params)
 
     def response_target(self) -> tuple[str, int]:
-        """Where to send responses (RFC 3261 §18.2.2 with RFC 3581): ``(host, port)``."""
-        host = self.param("maddr") or self.received or self.host
+        """Where to send responses (RFC 3261 §18.2.2 with RFC 3581): ``(host, port)``.
+
+        A ``maddr`` is honoured only when it is an address: a name would have to be resolved
+        while sending, and an unauthenticated request could name any host."""
+        maddr = self.param("maddr")
+        if maddr is not None and not is_address(maddr):
+            maddr = None
+        host = maddr or self.received or self.host
         if host.startswith("["):
             host = host[1:-1]
         port = self.rport or self.port
         if port is None:
             port = 5061 if self.transport in ("TLS", "WSS") else 5060
         return host, port
+
+
+@lru_cache(maxsize=4096)  # asked for each message sent: the same few peers
+def is_address(host: str) -> bool:
+    """An IPv4 or IPv6 address (IPv6 in brackets or not), not a name to resolve."""
+    try:
+        ipaddress.ip_address(host[1:-1] if host.startswith("[") else host)
+    except ValueError:
+        return False
+    return True
 
 
 _CSEQ_RE: Final = re.compile(r"([0-9]{1,10})[ \t]+([A-Za-z0-9\-.!%*_+`'~]+)")

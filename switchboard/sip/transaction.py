@@ -139,6 +139,7 @@ class _Txn:
     generation: int = 0
     dialog_key: tuple[str, int] | None = None  # server INVITE in accepted: (Call-ID, CSeq)
     client: bool = True
+    cancel_pending: bool = False  # client INVITE: cancelled before any 1xx, CANCEL on the 1xx
 
 
 def client_key(branch: str, method: str) -> str:
@@ -374,6 +375,8 @@ class TransactionLayer:
                     txn.retransmit_at = None
                     txn.timeout_at = None
                     txn.state = "proceeding"
+                    if txn.cancel_pending:  # cancelled while Calling: the CANCEL goes now
+                        self._send_cancel(txn, now)
                     self._schedule(txn)
                 elif status < 300:
                     self._enter(txn, "accepted", now)
@@ -421,6 +424,31 @@ class TransactionLayer:
         self._sends.append(Send(request, dest, transport))
         self._schedule(txn)
         return key
+
+    def cancel(self, key: str, now: float) -> bool:
+        """Cancel our INVITE ``key`` (RFC 3261 §9.1). The CANCEL goes out at once when a
+        provisional answer came, else at the first one: a CANCEL must not overtake its
+        INVITE. If no final answer comes within 64*T1 of the CANCEL (or of the INVITE, while
+        no 1xx came: timer B), the transaction ends with ``TransactionTimedOut``: a phone
+        that rang and vanished does not keep it forever. False when there is nothing left to
+        cancel (the INVITE has its final answer, or is unknown)."""
+        txn = self.clients.get(key)
+        if txn is None or not txn.invite or txn.cancel_pending:
+            return False
+        if txn.state == "calling":
+            txn.cancel_pending = True
+            return True
+        if txn.state != "proceeding":
+            return False
+        txn.cancel_pending = True
+        self._send_cancel(txn, now)
+        self._schedule(txn)
+        return True
+
+    def _send_cancel(self, txn: _Txn, now: float) -> None:
+        assert txn.request is not None  # kept until the final response
+        self.send_request(make_cancel(txn.request), txn.peer, txn.transport, now)
+        txn.timeout_at = now + 64 * self.timers.t1
 
     def send_stateless(self, message: Request | Response, dest: Address,
                        transport: Transport) -> None:

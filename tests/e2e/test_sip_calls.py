@@ -9,11 +9,19 @@ from pathlib import Path
 
 from .sipp import (
     SCENARIOS,
+    agents_yaml,
+    drains_at_once,
+    finished,
     free_media_port,
     free_udp_port,
+    password_of,
+    queue_yaml,
     register,
+    register_agent,
     relayed,
     sipp,
+    start_agent,
+    start_caller,
     start_sipp,
     switchboard,
 )
@@ -54,6 +62,43 @@ def test_register_with_a_wrong_password_is_challenged_again_and_not_bound() -> N
     with switchboard() as (port, _proc):
         register("201", port, free_udp_port(), password="wrong", expect=401)
         register("201", port, free_udp_port())  # the right password still works after
+
+
+def test_an_agent_calls_in_with_digest_a_wrong_password_and_a_stranger_are_refused(
+        tmp_path: Path) -> None:
+    """With no trunk, nobody is trusted by address: an INVITE must come from an agent who
+    answers the 401 with its password (RFC 7616); anyone else gets 403."""
+    from switchboard.config.loader import load_config
+
+    config = tmp_path / "switchboard.yaml"
+    config.write_text("timezone: UTC\ncountry: UA\nlanguage: en\n" + agents_yaml("201", "202")
+                      + queue_yaml("    wrapup: 0\n    whisper: {wait_time: false, "
+                                   "number_name: false}\n", members=("202",)))
+    load_config(config)
+    with switchboard(config) as (port, proc):
+        agent_port = free_udp_port()
+        agent = start_agent("agent_hangs_up.xml", agent_port, tmp_path / "agent.log",
+                            "-m", "1", "-d", "500")
+        try:
+            register_agent("202", port, agent_port)
+            refused(port, "100", 403, tmp_path)  # From +380671234567: no agent, no trunk
+            wrong = start_caller(port, "100", "201", tmp_path / "wrong.log", 0,
+                                 "-au", "201", "-ap", "not-the-password",
+                                 "-auth_uri", f"100@127.0.0.1:{port}",
+                                 scenario="caller_auth_refused.xml", timeout=20)
+            finished(wrong, "agent 201 with a wrong password (401 twice)", timeout=25)
+            caller = start_caller(port, "100", "201", tmp_path / "caller.log", 0,
+                                  "-au", "201", "-ap", password_of("201"),
+                                  "-auth_uri", f"100@127.0.0.1:{port}",
+                                  scenario="caller_auth.xml", timeout=20)
+            finished(caller, "agent 201 calling in with digest", timeout=25)
+            finished(agent, "agent 202 answering and hanging up", timeout=10)
+        finally:
+            for p in (agent,):
+                if p.poll() is None:
+                    p.kill()
+        output = drains_at_once(proc)
+    assert "answered" in output and "agent 202" in output, output[-3000:]
 
 
 def test_a_caller_over_tcp_reaches_an_agent_over_udp() -> None:

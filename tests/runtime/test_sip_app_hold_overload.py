@@ -101,12 +101,13 @@ def in_dialog(method: str, call_id: str, cseq: int, to_tag: str) -> bytes:
 
 class Harness:
     """The app on ``BASE`` (``extra``: more options of queue q; ``sip``: more sections;
-    ``steps``: the scheme's steps) with ``media`` (a ``FakeMedia`` by default)."""
+    ``steps``: the scheme's steps), or on the whole config ``text``, with ``media`` (a
+    ``FakeMedia`` by default)."""
 
     def __init__(self, extra: str = "", sip: str = "", *, steps: str = "{queue: q}",
-                 media: FakeMedia | None = None) -> None:
+                 media: FakeMedia | None = None, text: str | None = None) -> None:
         base = BASE.replace("steps: [{queue: q}]", f"steps: [{steps}]")
-        self.cfg = config(base % extra + sip)
+        self.cfg = config(text if text is not None else base % extra + sip)
         self.media = media if media is not None else FakeMedia()
         self.sent: list[Send] = []
         self.app = SipApp(self.cfg, self.media, "127.0.0.1", 5060, random.Random(1),

@@ -189,6 +189,9 @@ def test_via_received_and_rport() -> None:
     assert plain.with_received("203.0.113.7", 9).response_target() == ("203.0.113.7", 5060)
     assert Via.parse("SIP/2.0/TLS [2001:db8::2]").response_target() == ("2001:db8::2", 5061)
     assert Via.parse("SIP/2.0/UDP h;maddr=224.0.1.75;ttl=1").response_target()[0] == ("224.0.1.75")
+    # A maddr that is a name is not followed: it would need DNS while sending.
+    named = Via.parse("SIP/2.0/UDP 10.0.0.5;maddr=evil.example;branch=z9hG4bKx")
+    assert named.with_received("203.0.113.7", 9).response_target() == ("203.0.113.7", 5060)
 
 
 def test_a_second_stamp_replaces_received_and_rport_in_place() -> None:

@@ -434,3 +434,33 @@ def test_transactions_waiting_out_absorb_timers_keep_only_what_they_resend() -> 
     assert layer.live() == 6
     times(layer, 40)
     assert layer.live() == 0 and layer.held() == 0
+
+
+def test_cancel_waits_for_a_provisional_and_ends_the_invite_64_t1_after_it() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    key = layer.send_request(invite, PEER, "UDP", 0.0)
+    layer.sends()
+    assert layer.cancel(key, 0.1)
+    assert layer.sends() == [], "no CANCEL before a provisional answer (§9.1)"
+    layer.receive(reply(invite, 180), PEER, "UDP", 0.2)
+    sent = layer.sends()
+    assert [s.message.method for s in sent if isinstance(s.message, Request)] == ["CANCEL"]
+    assert not layer.cancel(key, 0.3), "one CANCEL"
+    layer.events()
+    # The phone answers neither the CANCEL nor the INVITE: the INVITE ends at 0.2 + 64*T1.
+    times(layer, 32.1)
+    assert [e for e in layer.events() if isinstance(e, TransactionTimedOut)
+            and e.method == "INVITE"] == []
+    times(layer, 32.3)
+    assert TransactionTimedOut(key, "INVITE") in layer.events()
+    assert key not in layer.clients
+
+
+def test_nothing_is_left_to_cancel_once_the_final_answer_came() -> None:
+    layer = TransactionLayer()
+    invite = request()
+    key = layer.send_request(invite, PEER, "UDP", 0.0)
+    layer.receive(reply(invite, 486), PEER, "UDP", 0.1)
+    layer.sends()
+    assert not layer.cancel(key, 0.2) and layer.sends() == []

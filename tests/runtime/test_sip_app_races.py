@@ -1,0 +1,266 @@
+"""The B2BUA without sockets, where SIP messages cross or come malformed: two phones of a
+ring-all answer together, a CANCEL crosses our 200, a BYE ends an early dialog, a cancelled
+phone vanishes, a proxy's second fork answers, a header that only fails when it is read, a
+caller whose codecs we do not have, and a trunk given by its name."""
+
+from __future__ import annotations
+
+import asyncio
+
+from switchboard.sip.message import Request, make_response
+from switchboard.sip.transaction import Timers
+
+from .test_sip_app_hold_overload import (
+    CALLER,
+    PHONE,
+    Harness,
+    in_dialog,
+    invite,
+    register_201,
+    sdp,
+)
+
+PHONE_2 = ("127.0.0.1", 5071)
+TWO_AGENTS = """
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201"}, {id: "202"}]
+schemes: {main: {rules: [{name: all, steps: [%s]}]}}
+trunks: [{name: t, host: 127.0.0.1, port: 5099, inbound_from: [127.0.0.1]}]
+queues:
+  q: {members: ["201", "202"], strategy: ring_all, wrapup: 0, music: null,
+      whisper: {wait_time: false, number_name: false}}
+"""
+
+
+def two_agents(steps: str = "{queue: q}") -> Harness:
+    return Harness(text=TWO_AGENTS % steps)
+
+
+async def register(h: Harness, agent: str, phone: tuple[str, int]) -> None:
+    await h.receive((
+        f"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:{phone[1]};"
+        f"branch=z9hG4bK-reg{agent}\r\nMax-Forwards: 70\r\nFrom: <sip:{agent}@127.0.0.1>;tag=r\r\n"
+        f"To: <sip:{agent}@127.0.0.1>\r\nCall-ID: reg-{agent}\r\nCSeq: 1 REGISTER\r\n"
+        f"Contact: <sip:{agent}@127.0.0.1:{phone[1]}>\r\nExpires: 600\r\n"
+        f"Content-Length: 0\r\n\r\n").encode(), phone)
+
+
+def answer(leg_invite: Request, status: int, tag: str, agent: str, port: int) -> bytes:
+    headers = [("Contact", f"<sip:{agent}@127.0.0.1:{port}>")]
+    body = b""
+    if status == 200:
+        headers.append(("Content-Type", "application/sdp"))
+        body = sdp(50000 + port % 100).encode()
+    return make_response(leg_invite, status, to_tag=tag, headers=headers, body=body).serialize()
+
+
+def waiting_for_us(h: Harness) -> list[str]:
+    """Server transactions we have not answered: each would wait for ever."""
+    return [t.key for t in h.app.txl.servers.values() if t.state in ("trying", "proceeding")]
+
+
+def leg_to(h: Harness, agent: str) -> Request:
+    return next(r for r in h.requests("INVITE") if r.uri.user == agent)
+
+
+def test_two_phones_of_a_ring_all_answer_together_the_second_is_hung_up() -> None:
+    async def scenario() -> None:
+        h = two_agents()
+        await register(h, "201", PHONE)
+        await register(h, "202", PHONE_2)
+        await h.receive(invite("c1", body=sdp(40002)))
+        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
+        leg1, leg2 = leg_to(h, "201"), leg_to(h, "202")
+        # Both 200s arrive before the command worker runs: both are ACKed at once.
+        h.app.datagram_received(answer(leg1, 200, "p1", "201", 5070), PHONE)
+        h.app.datagram_received(answer(leg2, 200, "p2", "202", 5071), PHONE_2)
+        await h.settle()
+        bridges = [x for x in h.media.log if x[0] == "bridge"]
+        assert len(bridges) == 1 and bridges[0][1] == "c1"
+        byes = h.requests("BYE")
+        assert [b.call_id for b in byes] == [leg2.call_id], "the loser's phone is hung up"
+        assert byes[0].to.tag == "p2"
+        assert leg2.call_id not in h.app.dialogs and leg1.call_id in h.app.dialogs
+        agents = h.app.core.agents
+        assert (agents["201"].state, agents["202"].state) == ("talking", "idle")
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_cancel_that_crosses_our_200_changes_nothing_and_an_unknown_one_gets_481() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        await h.receive(invite("c1", body=sdp(40002)))
+        assert h.final("c1").status == 200  # the queue answers at once
+        cancel = invite("c1").replace(b"INVITE sip", b"CANCEL sip").replace(
+            b"CSeq: 1 INVITE", b"CSeq: 1 CANCEL")
+        await h.receive(cancel)
+        assert h.final("c1", "CANCEL").status == 200
+        assert [r.status for r in h.responses("c1") if r.status >= 200] == [200], "no 487"
+        assert h.app.dialogs["c1"].state == "early" and "c1" in h.app.core.calls
+        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
+        await h.receive(in_dialog("BYE", "c1", 2, h.final("c1").to.tag or ""))
+        assert h.final("c1", "BYE").status == 200
+        assert "c1" not in h.app.dialogs and "c1" not in h.app.core.calls
+        assert h.app.setting_up == set()
+        await h.receive(cancel.replace(b"c1", b"c9"))
+        assert h.final("c9", "CANCEL").status == 481
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_bye_on_the_early_dialog_ends_the_invite_with_487() -> None:
+    async def scenario() -> None:
+        h = Harness(steps="{ring: {agents: ['201']}}")
+        await register_201(h)
+        await h.receive(invite("c1", body=sdp(40002)))
+        ringing = [r for r in h.responses("c1") if r.status == 180]
+        assert ringing and "c1" in h.app.core.calls
+        await h.receive(in_dialog("BYE", "c1", 2, ringing[0].to.tag or ""))
+        assert h.final("c1", "BYE").status == 200
+        assert h.final("c1").status == 487
+        assert "c1" not in h.app.dialogs and "c1" not in h.app.core.calls
+        assert waiting_for_us(h) == []
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_cancelled_phone_that_vanishes_ends_its_transaction_after_64_t1() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        h.app.txl.timers = Timers(t1=0.01, t2=0.04, t4=0.05)  # 64*T1 = 0.64 s
+        await register_201(h)
+        await h.receive(invite("c1", body=sdp(40002)))
+        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
+        leg = leg_to(h, "201")
+        await h.receive(answer(leg, 180, "p1", "201", 5070), PHONE)
+        await h.receive(in_dialog("BYE", "c1", 2, h.final("c1").to.tag or ""))
+        cancels = h.requests("CANCEL")
+        assert [c.call_id for c in cancels] == [leg.call_id]
+        assert leg.call_id in h.app.dialogs, "waits for the 487"
+        await asyncio.sleep(1.0)  # the phone never answers the CANCEL nor the INVITE
+        await h.settle()
+        assert leg.call_id not in h.app.dialogs
+        assert h.app.txl.unfinished() == 0
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_ring_cancelled_before_the_phone_said_anything_sends_the_cancel_on_its_180() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        await register_201(h)
+        await h.receive(invite("c1", body=sdp(40002)))
+        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
+        leg = leg_to(h, "201")
+        await h.receive(in_dialog("BYE", "c1", 2, h.final("c1").to.tag or ""))
+        assert h.requests("CANCEL") == [], "no CANCEL before a provisional answer (§9.1)"
+        await h.receive(answer(leg, 180, "p1", "201", 5070), PHONE)
+        assert [c.call_id for c in h.requests("CANCEL")] == [leg.call_id]
+        await h.receive(answer(leg, 487, "p1", "201", 5070), PHONE)
+        assert leg.call_id not in h.app.dialogs
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_second_fork_that_answers_is_acked_and_hung_up_the_first_stays() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        await register_201(h)
+        await h.receive(invite("c1", body=sdp(40002)))
+        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
+        leg = leg_to(h, "201")
+        await h.receive(answer(leg, 200, "fork-a", "201", 5070), PHONE)
+        await h.receive(answer(leg, 200, "fork-b", "201", 5072), PHONE)
+        acks = [a for a in h.requests("ACK") if a.call_id == leg.call_id]
+        assert [a.to.tag for a in acks] == ["fork-a", "fork-b"]
+        byes = h.requests("BYE")
+        assert [(b.to.tag, b.uri.port) for b in byes] == [("fork-b", 5072)]
+        assert h.app.dialogs[leg.call_id].remote.tag == "fork-a"
+        assert h.app.core.agents["201"].state == "talking"
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_headers_that_fail_only_when_read_get_400_and_leave_no_transaction() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        bad_contact = invite("c1", body=sdp(40002)).replace(
+            b"Contact: <sip:caller@127.0.0.1:40000>", b"Contact: <sip:caller@127.0.0.1:40000")
+        await h.receive(bad_contact)
+        assert h.final("c1").status == 400
+        assert "c1" not in h.app.dialogs and "c1" not in h.app.core.calls
+        h.app.passwords["201"] = "secret"
+        register = (b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5070;"
+                    b"branch=z9hG4bK-reg\r\nMax-Forwards: 70\r\nFrom: <sip:201@127.0.0.1>;tag=r\r\n"
+                    b"To: <sip:201@127.0.0.1>\r\nCall-ID: reg-201\r\nCSeq: 1 REGISTER\r\n"
+                    b"Contact: <sip:201@127.0.0.1:5070>\r\n"
+                    b'Authorization: Digest username="201"\r\n'
+                    b"Content-Length: 0\r\n\r\n")
+        await h.receive(register, PHONE)
+        assert h.final("reg-201", "REGISTER").status == 400
+        assert waiting_for_us(h) == []
+        await h.receive(invite("c2", body=sdp(40004)))
+        assert h.final("c2").status == 200, "calls keep working"
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_caller_with_no_codec_in_common_gets_488_before_the_core_sees_a_call() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        records: list[object] = []
+        h.app.driver.observers.append(records.append)
+        g729 = sdp(40002).replace("RTP/AVP 0", "RTP/AVP 18").replace("0 PCMU", "18 G729")
+        await h.receive(invite("c1", body=g729))
+        assert h.final("c1").status == 488
+        assert "c1" not in h.app.core.calls and records == [], "no call, no missed call"
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_trunk_named_by_host_name_is_resolved_trusted_and_called_at_its_address() -> None:
+    async def scenario() -> None:
+        h = Harness(text="""
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201"}]
+schemes: {main: {rules: [{name: all, steps: [{ring: {numbers: ["+380501112233"]}}]}]}}
+trunks: [{name: t, host: localhost, port: 5099, username: sb, password: pw,
+          caller_id: "+380441234567"}]
+""")
+        for _ in range(200):  # DNS runs in a thread: wait for it (bounded)
+            if h.app.trunk_addresses:
+                break
+            await asyncio.sleep(0.01)
+        assert h.app.trunk_addresses["t"][0] == ("127.0.0.1", 5099)
+        # Its address is trusted: a call from it is a trunk call, not a stranger's (403).
+        await h.receive(invite("c1", body=sdp(40002)), ("127.0.0.1", 5099))
+        out = h.requests("INVITE")
+        assert len(out) == 1, [r.status for r in h.responses("c1")]
+        first = next(s for s in h.sent if s.message is out[0])
+        assert first.dest == ("127.0.0.1", 5099) and out[0].uri.host == "localhost"
+        assert out[0].from_.uri.user == "+380441234567", "the trunk's caller id"
+        # The trunk challenges; we answer once; after its 200 our BYE follows the new CSeq.
+        challenge = make_response(out[0], 401, to_tag="t1", headers=[(
+            "WWW-Authenticate", 'Digest realm="trunk", nonce="abc", algorithm=MD5')])
+        await h.receive(challenge.serialize(), ("127.0.0.1", 5099))
+        retry = h.requests("INVITE")[-1]
+        assert retry.cseq.seq == 2 and retry.headers.get("Authorization")
+        ok = make_response(retry, 200, to_tag="t2", headers=[
+            ("Contact", "<sip:gw@127.0.0.1:5099>"), ("Content-Type", "application/sdp")],
+            body=sdp(50000).encode())
+        await h.receive(ok.serialize(), ("127.0.0.1", 5099))
+        await h.receive(in_dialog("BYE", "c1", 3, h.final("c1").to.tag or ""), CALLER)
+        bye = [b for b in h.requests("BYE") if b.call_id == retry.call_id]
+        assert len(bye) == 1 and bye[0].cseq.seq == 3
+        await h.app.close()
+
+    asyncio.run(scenario())
