@@ -99,8 +99,14 @@ class CallbackManager:
         sb.cancel_legs(legs, now)
 
     def _give_up(self, job: CallbackJob, now: float) -> None:
+        # A customer being dialled is let ring (an agent is on the line for them); if that
+        # try fails, the job ends there instead of waiting again (see leg_hung_up and
+        # _customer_missed).
         if self.jobs.get(job.number) is not job or job.phase in ("dialing_customer", "connected"):
             return
+        self._gave_up(job, now)
+
+    def _gave_up(self, job: CallbackJob, now: float) -> None:
         sb = self.sb
         self._close(job, now)
         sb.decide(f"callback:{job.number}", now, "callback", "gave up: no agent in time")
@@ -240,6 +246,9 @@ class CallbackManager:
             job.agent_leg = None
             job.agent_id = None
             job.phase = "waiting"
+            if now >= job.give_up_at:  # the give-up timer came during the dial: end now
+                self._gave_up(job, now)
+                return
             sb.queues.add_job(job, job.joined, now)
 
     def whisper_done(self, leg: Leg, now: float) -> None:

@@ -126,9 +126,10 @@ class QueueManager:
             return self._refused(call, q, "empty", now)
         joined = now
         job = sb.callbacks.jobs.get(call.caller)
-        if job is not None and job.queue == name and job.entry is not None and job.entry.active:
-            # B4: the customer called in while a callback kept their place: take that place.
-            joined = min(joined, job.entry.joined)
+        if job is not None and job.queue == name and job.phase == "waiting":
+            # B4: the customer called in while a callback kept their place (in the queue, or
+            # in the pause before dialling them again): take that place, once.
+            joined = min(joined, job.joined)
             priority = max(priority, job.priority)
             sb.callbacks.cancel(job, now, "customer called in and took the callback's place")
         entry = self._add(name, priority, joined, call=call)

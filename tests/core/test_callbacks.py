@@ -181,6 +181,29 @@ def test_customer_who_does_not_answer_is_tried_again_then_given_up() -> None:
     assert d.sb.next_deadline() is None
 
 
+def test_the_give_up_deadline_holds_when_the_agent_hangs_up_while_the_customer_rings() -> None:
+    """give_up_after passes while the customer is being dialled (a dial in progress is let
+    run); the agent then hangs up: the job gives up instead of waiting again, untimed."""
+    d = Driver(AUTO)
+    busy(d)
+    miss(d, "c1", at=T + 10)  # job at T+10, gives up at T+310
+    out = d.send(e.CallerHungUp("busy"), at=T + 280)
+    agent_leg = legs(out)[0].leg_id
+    out = d.send(e.LegAnswered(agent_leg), at=T + 300)
+    customer_leg = legs(out)[0].leg_id
+    assert follow_up(d.advance(15)) == [], "T+315: the customer is still ringing"
+    out = d.send(e.LegHungUp(agent_leg), at=T + 320)
+    assert follow_up(out) == [
+        c.CancelRing((customer_leg,)),
+        c.CallbackFinished(CALLER, "gave_up", T + 320, None, 0),
+        c.Notify("tg", "callback_failed", {"number": CALLER, "at": T + 320,
+                                           "reason": "missed call"}),
+    ]
+    assert CALLER not in d.sb.callbacks.jobs
+    assert d.advance(600) == [], "nothing rings for the job any more"
+    assert d.sb.next_deadline() is None
+
+
 def test_two_missed_calls_from_one_number_make_one_callback_job() -> None:
     d = Driver(AUTO)
     busy(d)
@@ -279,6 +302,27 @@ def test_customer_calling_in_while_the_job_waits_takes_its_place_without_a_dupli
     assert of(c.Bridge, out) == [c.Bridge("a2", d.ringing()["201"])]
     assert of(c.QueueExited, out) == [c.QueueExited("a2", "sales", "answered", 90.0, T + 100)]
     assert of(c.CallbackFinished, d.log) == [c.CallbackFinished(CALLER, "cancelled", T + 50)]
+
+
+def test_customer_calling_in_during_the_retry_pause_takes_the_jobs_place() -> None:
+    """The customer did not answer the callback; during the pause before the next try they
+    call in: their call takes the job's place (B4), and the job does not come back."""
+    d = Driver(FAIR)
+    busy(d)
+    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
+    press_one_for_callback(d, "a", at=T + 30)
+    out = d.send(e.CallerHungUp("busy"), at=T + 100)
+    agent_leg = legs(out)[0].leg_id
+    out = d.send(e.LegAnswered(agent_leg), at=T + 101)
+    customer_leg = legs(out)[0].leg_id
+    d.send(e.LegFailed(customer_leg, "busy"), at=T + 105)  # retry at T+165
+    out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 120)
+    assert of(c.CallbackFinished, out) == [
+        c.CallbackFinished(CALLER, "cancelled", T + 120, None, 1)]
+    assert CALLER not in d.sb.callbacks.jobs
+    out = d.answer(d.ringing(out)["201"])
+    assert of(c.QueueExited, out) == [c.QueueExited("a2", "sales", "answered", 110.0, T + 120)]
+    assert of(c.Ring, d.advance(60)) == [], "no callback Ring at T+165"
 
 
 def test_customer_calling_in_while_the_agent_waits_for_them_is_connected_to_that_agent() -> None:
