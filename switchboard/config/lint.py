@@ -15,6 +15,7 @@ import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from functools import cache
+from itertools import pairwise
 from pathlib import Path
 
 import holidays
@@ -343,8 +344,8 @@ class _Linter:
             if isinstance(blocker, QueueStep):
                 self.warn(after, f"{steps.label}: unreachable step: queue "
                          f"'{blocker.queue.name}' (line {blocker_line}) has no way out (no "
-                         "max_wait, exit_key or max_length, and leave_when_empty is off); "
-                         "set max_wait on the queue or remove the steps")
+                         "max_wait or max_length, and leave_when_empty is off); set max_wait on "
+                         "the queue or remove the steps")
             else:
                 self.warn(after, f"{steps.label}: unreachable step: the '{step_kind(blocker)}' "
                          f"step above (line {blocker_line}) ends the call's path; remove the "
@@ -486,27 +487,57 @@ class _Linter:
     # ----------------------------------------------------------------------- loops
 
     def check_loops(self) -> None:
-        """A cycle of gotos between schemes sends a call round forever."""
-        edges: dict[str, dict[str, PathKey]] = {name: {} for name in self.config.schemes}
+        """A cycle of gotos between schemes sends a call round forever.
+
+        A scheme goes to another by a goto in its steps, or in the steps it leads to without
+        the caller choosing: a queue's fallback, an IVR's on_timeout (a menu option is the
+        caller's choice, and "back to the main menu" is a loop on purpose).
+        """
+        # scheme -> scheme it goes to -> (where the goto is, what it goes through)
+        edges: dict[str, dict[str, tuple[PathKey, str]]] = {
+            name: {} for name in self.config.schemes}
         for steps in self.step_lists():
-            if steps.scheme is None:
-                continue
-            for j, step in enumerate(steps.steps[: self.reachable(steps.steps)]):
-                if isinstance(step, GotoStep) and step.goto in edges:
-                    edges[steps.scheme].setdefault(step.goto, (*steps.path, j, "goto"))
+            if steps.scheme is not None:
+                self.gotos(steps.path, steps.steps, "", edges[steps.scheme], set())
         for cycle in _cycles({k: sorted(v) for k, v in edges.items()}):
-            path = edges[cycle[0]][cycle[1]]
-            self.warn(path, f"loop between schemes: {' -> '.join(cycle)}; a call would go round "
-                     "forever; end one of them with a queue, voicemail or hangup instead of goto")
+            hops = [(a, b, *edges[a][b]) for a, b in pairwise(cycle)]
+            through = "; ".join(f"{a} -> {b} through {via}" for a, b, _, via in hops if via)
+            self.warn(hops[0][2], f"loop between schemes: {' -> '.join(cycle)}"
+                      f"{f' ({through})' if through else ''}; a call would go round forever; "
+                      "end one of them with a queue, voicemail or hangup instead of goto")
+
+    def gotos(self, path: PathKey, steps: list[Step], via: str,
+              found: dict[str, tuple[PathKey, str]], seen: set[PathKey]) -> None:
+        """Collect the schemes ``steps`` go to by themselves (see ``check_loops``)."""
+        config = self.config
+        for j, step in enumerate(steps[: self.reachable(steps)]):
+            nested: tuple[PathKey, list[Step], str] | None = None
+            if isinstance(step, GotoStep) and step.goto in config.schemes:
+                found.setdefault(step.goto, ((*path, j, "goto"), via))
+            elif isinstance(step, QueueStep):
+                queue = config.queues.get(step.queue.name)
+                if queue is not None and _has_exit(queue):
+                    nested = (("queues", step.queue.name, "fallback"), queue.fallback,
+                              f"queue '{step.queue.name}' fallback")
+            elif isinstance(step, IvrStep) and step.ivr in config.ivr:
+                nested = (("ivr", step.ivr, "on_timeout"), config.ivr[step.ivr].on_timeout,
+                          f"ivr '{step.ivr}' on_timeout")
+            if nested is not None and nested[0] not in seen:
+                seen.add(nested[0])
+                self.gotos(nested[0], nested[1], via or nested[2], found, seen)
 
 
 # --------------------------------------------------------------------------- pure helpers
 
 
 def _has_exit(queue: Queue) -> bool:
-    """Whether a caller can leave the queue other than by an answer or hanging up."""
-    return (queue.max_wait is not None or queue.exit_key is not None
-            or queue.max_length is not None or queue.leave_when_empty or not queue.join_empty)
+    """Whether a caller can leave the queue to its fallback and the next step.
+
+    Not by an answer or hanging up, and not by the exit key either: that leads to a
+    callback or voicemail, never back to the steps.
+    """
+    return (queue.max_wait is not None or queue.max_length is not None
+            or queue.leave_when_empty or not queue.join_empty)
 
 
 def _day_spans(key: str, start: int, end: int) -> Iterator[tuple[int, int, int]]:

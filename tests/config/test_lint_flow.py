@@ -126,14 +126,26 @@ def test_steps_after_a_queue_with_no_way_out(check: Check) -> None:
     name, lines = check(with_steps("queue: sales", "voicemail: box") + "voicemail: {box: {}}\n")
     assert only(lines) == (
         f"{name}:13: scheme 'main' rule 'all': unreachable step: queue 'sales' (line 12) has no "
-        "way out (no max_wait, exit_key or max_length, and leave_when_empty is off); set "
-        "max_wait on the queue or remove the steps"
+        "way out (no max_wait or max_length, and leave_when_empty is off); set max_wait on "
+        "the queue or remove the steps"
     )
 
 
+def test_an_exit_key_is_no_way_out_to_the_next_step(check: Check) -> None:
+    """The key leads to a callback or voicemail, never to the steps after the queue."""
+    text = with_steps("queue: sales", "voicemail: box") + "    exit_key: {digit: '1'}\n"
+    name, lines = check(text + "voicemail: {box: {}}\n")
+    assert only(lines) == (
+        f"{name}:13: scheme 'main' rule 'all': unreachable step: queue 'sales' (line 12) has no "
+        "way out (no max_wait or max_length, and leave_when_empty is off); set max_wait on "
+        "the queue or remove the steps"
+    )
+    name, lines = check(BASE + "    exit_key: {digit: '1'}\n    fallback: [{hangup: }]\n")
+    assert only(lines).startswith(f"{name}:17: queue 'sales': the fallback can never run")
+
+
 @pytest.mark.parametrize(
-    "way_out", ["max_wait: 60", "exit_key: {digit: '1'}", "max_length: 5",
-                "leave_when_empty: true", "join_empty: false"],
+    "way_out", ["max_wait: 60", "max_length: 5", "leave_when_empty: true", "join_empty: false"],
 )
 def test_steps_after_a_queue_with_a_way_out(check: Check, way_out: str) -> None:
     text = with_steps("queue: sales", "voicemail: box") + f"    {way_out}\n"
@@ -281,6 +293,44 @@ queues:
         f"{name}:12: loop between schemes: main -> night -> main; a call would go round "
         "forever; end one of them with a queue, voicemail or hangup instead of goto"
     )
+
+
+def test_loop_through_a_queue_fallback_is_reported(check: Check) -> None:
+    """main -> queue q2 -> its fallback goes to night -> night goes back to main."""
+    name, lines = check(with_steps("queue: q2").replace("queues:\n", """\
+  night:
+    rules:
+      - name: all
+        steps: [{goto: main}]
+queues:
+  q2:
+    members: ["201"]
+    max_wait: 60
+    fallback: [{goto: night}]
+"""))
+    assert only(lines) == (
+        f"{name}:21: loop between schemes: main -> night -> main (main -> night through queue "
+        "'q2' fallback); a call would go round forever; end one of them with a queue, "
+        "voicemail or hangup instead of goto"
+    )
+
+
+def test_loop_through_an_ivr_timeout_is_reported_but_not_a_menu_option(check: Check) -> None:
+    """A caller who chooses 'back to the main menu' loops on purpose; a silent one does not."""
+    text = with_steps("ivr: menu") + """\
+ivr:
+  menu:
+    prompt: ivr_main
+    options: {1: [{queue: sales}], 9: [{goto: main}]}
+    on_timeout: [{goto: main}]
+"""
+    name, lines = check(text)
+    assert only(lines) == (
+        f"{name}:20: loop between schemes: main -> main (main -> main through ivr 'menu' "
+        "on_timeout); a call would go round forever; end one of them with a queue, voicemail "
+        "or hangup instead of goto"
+    )
+    assert check(text.replace("    on_timeout: [{goto: main}]\n", ""))[1] == []
 
 
 def test_scheme_that_goes_to_itself(check: Check) -> None:
