@@ -69,6 +69,7 @@ from switchboard.sip.transaction import (
 log = logging.getLogger(__name__)
 
 PROMPT_SECONDS = 0.2
+MAX_FORKS = 8  # phones of one agent rung at once, at most
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
 _INFO_DTMF = re.compile(r"^\s*signal\s*=\s*([0-9*#a-d])", re.IGNORECASE | re.MULTILINE)
 _FAILURES: dict[int, e.LegFailure] = {
@@ -106,6 +107,10 @@ class Dialog:
     held: bool = False  # this party put the call on hold (re-INVITE sendonly/inactive)
     hold_music: bool = False  # we play hold music to this party (the other one holds)
     hold_played: int = 0  # media packets played to it when the hold music started
+    # An agent's leg ringing several phones: the dialogs of all of them (shared list), until
+    # one answers; they share the leg's channel and media.
+    forks: list[Dialog] | None = None
+    fork_failure: e.LegFailure | None = None  # why this phone of the leg did not answer
 
 
 class SipApp(HoldMixin, TrunkMixin):
@@ -525,6 +530,13 @@ class SipApp(HoldMixin, TrunkMixin):
                 return
             if dialog.state == "confirmed":
                 return  # a retransmitted 2xx: the ACK above was enough
+            if dialog.forks is not None:
+                if self._sibling(dialog, "confirmed") is not None:
+                    self._send_bye(dialog)  # another phone of the agent answered first
+                    dialog.state = "ended"
+                    self._forget(dialog)
+                    return
+                self._won(dialog)
             dialog.state = "confirmed"
             self.actions.put_nowait(_Answered(dialog, resp))
             return
@@ -532,7 +544,27 @@ class SipApp(HoldMixin, TrunkMixin):
         if dialog.state == "cancelled":
             return  # the 487 to our CANCEL
         dialog.state = "ended"
-        self.driver.feed(e.LegFailed(dialog.channel, _FAILURES.get(status, "error")))
+        self._fork_failed(dialog, _FAILURES.get(status, "error"))
+
+    def _won(self, dialog: Dialog) -> None:
+        """One phone of an agent answered: the leg is its dialog; the others are cancelled."""
+        self.channels[dialog.channel] = dialog
+        for other in dialog.forks or ():
+            if other is not dialog and other.state == "early" and other.client_key:
+                other.state = "cancelled"
+                if not self.txl.cancel(other.client_key, self.loop.time()):
+                    self._forget(other)
+
+    def _fork_failed(self, dialog: Dialog, reason: e.LegFailure) -> None:
+        """A phone refused or did not answer: the leg fails when the last of its phones has
+        (busy wins over the other reasons, as the agent is on the phone somewhere)."""
+        if dialog.forks is not None:
+            dialog.fork_failure = reason
+            if self._sibling(dialog, "early") is not None:
+                return
+            reasons = {d.fork_failure for d in dialog.forks}
+            reason = "busy" if "busy" in reasons else reason
+        self.driver.feed(e.LegFailed(dialog.channel, reason))
 
     def _drop_fork(self, dialog: Dialog, resp: Response) -> None:
         """A 2xx from another fork of an INVITE already answered (a proxy rang two phones
@@ -557,7 +589,7 @@ class SipApp(HoldMixin, TrunkMixin):
         if dialog is not None and dialog.state == "early":
             dialog.state = "ended"
             self._forget(dialog)
-            self.driver.feed(e.LegFailed(dialog.channel, "no_answer"))
+            self._fork_failed(dialog, "no_answer")
         elif dialog is not None and dialog.state == "cancelled":
             self._forget(dialog)  # the core already let the leg go: nothing to report
 
@@ -597,7 +629,18 @@ class SipApp(HoldMixin, TrunkMixin):
         for handle in dialog.plays.values():
             handle.cancel()
         dialog.plays.clear()
+        if self._sibling(dialog) is not None:
+            return  # another phone of the same leg still rings or talks: the media stays
         self.loop.create_task(self._release(dialog.channel))
+
+    def _sibling(self, dialog: Dialog, state: str | None = None) -> Dialog | None:
+        """Another live dialog of the same leg (another phone of the agent), if any; with
+        ``state``, one in that state."""
+        for other in dialog.forks or ():
+            if (other is not dialog and self.dialogs.get(other.call_id) is other
+                    and (state is None or other.state == state)):
+                return other
+        return None
 
     async def _release(self, channel: str) -> None:
         self.channels.pop(channel, None)
@@ -724,54 +767,55 @@ class SipApp(HoldMixin, TrunkMixin):
     async def _ring(self, leg: c.LegTarget, caller_id: str, call: str | None) -> None:
         now = self.loop.time()
         trunk: Trunk | None = None
+        # Where the INVITE goes: (Request-URI, address, transport), one per phone.
+        targets: list[tuple[Uri, tuple[str, int], Transport]] = []
         if leg.kind == "agent":
-            bindings = self.registrar.contacts(leg.address, now)
-            if not bindings:
-                self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
-                return
-            binding = bindings[0]
-            target, transport = binding.contact.uri, binding.transport
-            # Behind NAT the Contact names a private address: send where the REGISTER came
-            # from instead. On the same host the phone's own Contact port is right.
-            # Over TCP, reuse the phone's own connection (RFC 5626 spirit).
-            if target.host == binding.source[0] and transport == "UDP":
-                peer = (target.host, target.port or 5060)
-            else:
-                peer = binding.source
-        else:
-            trunk = self.config.trunks[0] if self.config.trunks else None
-            if trunk is None:
-                self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
-                return
+            # Every phone the agent registered rings at once (a desk phone and a softphone);
+            # the first to answer takes the call and the others are cancelled, as FreePBX
+            # does with PJSIP_DIAL_CONTACTS.
+            for binding in self.registrar.contacts(leg.address, now)[:MAX_FORKS]:
+                uri, transport = binding.contact.uri, binding.transport
+                # Behind NAT the Contact names a private address: send where the REGISTER
+                # came from instead. On the same host the phone's own Contact port is right.
+                # Over TCP, reuse the phone's own connection (RFC 5626 spirit).
+                if uri.host == binding.source[0] and transport == "UDP":
+                    targets.append((uri, (uri.host, uri.port or 5060), transport))
+                else:
+                    targets.append((uri, binding.source, transport))
+        elif self.config.trunks:
+            trunk = self.config.trunks[0]
             resolved = await self._resolve_trunk(trunk)
-            if resolved is None:  # its name does not resolve: like a trunk that is down
-                self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
-                return
-            target = Uri(user=leg.address, host=trunk.host, port=trunk.port)
-            peer = resolved
-            transport = "TCP" if trunk.transport == "tcp" else "UDP"
+            if resolved is not None:  # a name that does not resolve: like a trunk that is down
+                uri = Uri(user=leg.address, host=trunk.host, port=trunk.port)
+                targets.append((uri, resolved, "TCP" if trunk.transport == "tcp" else "UDP"))
             caller_id = trunk.caller_id or caller_id  # the number the provider lets us show
+        if not targets:
+            self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
+            return
         media = await self._allocate(leg.leg_id, call)
         if media is None:  # the leg cannot carry audio: the core tries another agent or step
             self.driver.feed(e.LegFailed(leg.leg_id, "error"))
             return
         ip, port = media
         offer = make_offer(local_ip=ip, local_port=port)
-        call_id = f"{leg.leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
-        local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(
-            self._new_tag())
-        remote = Address(target)
-        invite = make_request(
-            "INVITE", target, via=self._via(transport), from_=local, to=remote, call_id=call_id,
-            cseq=1, headers=[("Contact", self._contact()), ("Content-Type", "application/sdp")],
-            body=offer.serialize())
-        dialog = Dialog(leg.leg_id, call_id, local, remote, target, peer, transport, invite,
-                        False, agent_id=leg.agent_id, local_sdp=offer,
-                        trunk=trunk if leg.kind == "number" else None)
-        self.dialogs[call_id] = dialog
-        self.channels[leg.leg_id] = dialog
-        dialog.client_key = self.txl.send_request(invite, peer, transport, now)
-        self.by_client_key[dialog.client_key] = dialog
+        forks: list[Dialog] = []
+        for target, peer, transport in targets:
+            call_id = f"{leg.leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
+            local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(
+                self._new_tag())
+            remote = Address(target)
+            invite = make_request(
+                "INVITE", target, via=self._via(transport), from_=local, to=remote,
+                call_id=call_id, cseq=1, body=offer.serialize(),
+                headers=[("Contact", self._contact()), ("Content-Type", "application/sdp")])
+            dialog = Dialog(leg.leg_id, call_id, local, remote, target, peer, transport, invite,
+                            False, agent_id=leg.agent_id, local_sdp=offer, trunk=trunk,
+                            forks=forks if len(targets) > 1 else None)
+            forks.append(dialog)
+            self.dialogs[call_id] = dialog
+            dialog.client_key = self.txl.send_request(invite, peer, transport, now)
+            self.by_client_key[dialog.client_key] = dialog
+        self.channels[leg.leg_id] = forks[0]
 
     async def _leg_answered(self, dialog: Dialog, response: Response) -> None:
         if dialog.state != "confirmed":
@@ -799,6 +843,11 @@ class SipApp(HoldMixin, TrunkMixin):
         dialog = self.channels.get(leg_id)
         if dialog is None or dialog.inbound:
             return
+        for fork in dialog.forks or (dialog,):
+            if self.dialogs.get(fork.call_id) is fork:
+                self._cancel_one(fork)
+
+    def _cancel_one(self, dialog: Dialog) -> None:
         if dialog.state == "confirmed":
             # It answered, but the core gave the call to another leg first (two phones of a
             # ring-all answered together; its 200 waited behind the winner's): hang it up.
@@ -818,6 +867,9 @@ class SipApp(HoldMixin, TrunkMixin):
         dialog = self.channels.get(channel)
         if dialog is None:
             return
+        if not dialog.inbound:  # BYE if answered, CANCEL if ringing, on each of its phones
+            self._cancel(channel)
+            return
         if dialog.inbound and dialog.local_sdp is not None and dialog.state in (
                 "early", "bye_after_ack"):
             # Answered but not ACKed yet: no BYE before the ACK of our 2xx (RFC 3261 §15);
@@ -828,10 +880,8 @@ class SipApp(HoldMixin, TrunkMixin):
             self._send_bye(dialog)
             dialog.state = "ended"
             self._forget(dialog)
-        elif dialog.inbound and dialog.state == "early":
+        elif dialog.state == "early":
             self._reject(c.Reject(channel, 480, "Temporarily Unavailable"))
-        elif not dialog.inbound and dialog.state == "early":
-            self._cancel(channel)
 
     async def _play(self, cmd: c.Play | c.Whisper) -> None:
         channel = cmd.channel_id if isinstance(cmd, c.Play) else cmd.leg_id

@@ -264,3 +264,65 @@ trunks: [{name: t, host: localhost, port: 5099, username: sb, password: pw,
         await h.app.close()
 
     asyncio.run(scenario())
+
+
+async def register_second_phone(h: Harness) -> None:
+    """Agent 201 also registers a softphone at 127.0.0.1:5072 (its desk phone: PHONE)."""
+    await h.receive((
+        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5072;"
+        "branch=z9hG4bK-reg-soft\r\nMax-Forwards: 70\r\nFrom: <sip:201@127.0.0.1>;tag=s\r\n"
+        "To: <sip:201@127.0.0.1>\r\nCall-ID: reg-201-soft\r\nCSeq: 1 REGISTER\r\n"
+        "Contact: <sip:201@127.0.0.1:5072>\r\nExpires: 600\r\n"
+        "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", 5072))
+
+
+def test_every_phone_of_an_agent_rings_the_first_to_answer_takes_the_call() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        await register_201(h)
+        await register_second_phone(h)
+        await h.receive(invite("c1", body=sdp(40002)))
+        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
+        rung = h.requests("INVITE")
+        assert sorted(r.uri.port or 0 for r in rung) == [5070, 5072]
+        desk = next(r for r in rung if r.uri.port == 5070)
+        soft = next(r for r in rung if r.uri.port == 5072)
+        await h.receive(answer(desk, 180, "d", "201", 5070), PHONE)
+        await h.receive(answer(soft, 200, "s", "201", 5072), ("127.0.0.1", 5072))
+        assert [c.call_id for c in h.requests("CANCEL")] == [desk.call_id]
+        bridges = [x for x in h.media.log if x[0] == "bridge"]
+        assert len(bridges) == 1 and bridges[0][1] == "c1"
+        leg = bridges[0][2]
+        await h.receive(answer(desk, 487, "d", "201", 5070), PHONE)
+        assert ("release", leg) not in h.media.log, "the softphone's call keeps the media"
+        assert h.app.core.agents["201"].state == "talking"
+        # The caller hangs up: the softphone gets the BYE, the leg's media goes.
+        await h.receive(in_dialog("BYE", "c1", 2, h.final("c1").to.tag or ""))
+        assert [b.call_id for b in h.requests("BYE")] == [soft.call_id]
+        assert h.media.log.count(("release", leg)) == 1
+        assert h.app.dialogs == {}
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_the_leg_fails_when_the_last_phone_refuses_busy_wins() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null, retry: 60")
+        await register_201(h)
+        await register_second_phone(h)
+        await h.receive(invite("c1", body=sdp(40002)))
+        rung = h.requests("INVITE")
+        desk = next(r for r in rung if r.uri.port == 5070)
+        soft = next(r for r in rung if r.uri.port == 5072)
+        records: list[object] = []
+        h.app.driver.observers.append(records.append)
+        await h.receive(answer(desk, 486, "d", "201", 5070), PHONE)
+        assert h.app.core.agents["201"].state == "ringing", "the softphone still rings"
+        await h.receive(answer(soft, 480, "s", "201", 5072), ("127.0.0.1", 5072))
+        assert h.app.core.agents["201"].state != "ringing"
+        why = [getattr(r, "summary", "") for r in records]
+        assert any("busy" in str(w) for w in why), why
+        await h.app.close()
+
+    asyncio.run(scenario())
