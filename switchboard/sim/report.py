@@ -657,7 +657,8 @@ def render_report(kpis: dict[str, Any], title: str) -> str:
 
     if per_agent := _map(k.get("per_agent")):
         note = (
-            "Occupancy: share of logged-in time ringing, talking or in wrap-up. "
+            "Occupancy: share of the time logged in and available spent talking or in "
+            "wrap-up (ringing not counted). "
             "Above 90 % for long wears people out."
         )
         parts.append(_section("Agents", note, _agents(per_agent), "agents"))

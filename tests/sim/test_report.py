@@ -231,6 +231,14 @@ def test_realistic_report_is_well_formed_and_complete() -> None:
     assert "day-chart" in doc.svgs
 
 
+def test_the_occupancy_note_says_what_the_kpi_counts() -> None:
+    """kpi.py counts talking and wrap-up only; the note must not claim ringing too."""
+    doc = parse(render_report(realistic_kpis(), "t"))
+    [note] = [t for t in doc.texts if t.startswith("Occupancy:")]
+    assert note.startswith("Occupancy: share of the time logged in and available spent "
+                           "talking or in wrap-up (ringing not counted).")
+
+
 def test_text_from_the_input_is_escaped() -> None:
     kpis = realistic_kpis()
     kpis["per_queue"]["<script>alert(1)</script>"] = {"calls": 1}
