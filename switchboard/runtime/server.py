@@ -28,6 +28,24 @@ FILES_BESIDES_MEDIA = 1024  # SIP sockets, TCP connections, prompts, logs, the d
 DRAIN_SECONDS = 30.0  # on shutdown, calls in progress get this long to end by themselves
 
 
+def raise_buffers(sock: socket.socket, what: str, size: int = SOCKET_BUFFER) -> bool:
+    """Ask for ``size`` bytes of receive and send buffer (DESIGN.md); warn when the kernel
+    grants less (it caps the request at net.core.rmem_max / wmem_max, 208 KB on a stock
+    Linux, silently). Linux reports twice what it granted (its bookkeeping). True if all
+    was granted."""
+    short = []
+    for option, name, limit in ((socket.SO_RCVBUF, "receive", "net.core.rmem_max"),
+                                (socket.SO_SNDBUF, "send", "net.core.wmem_max")):
+        sock.setsockopt(socket.SOL_SOCKET, option, size)
+        granted = sock.getsockopt(socket.SOL_SOCKET, option) // 2
+        if granted < size:
+            short.append(f"{name} {granted // 1024} KB (raise {limit})")
+    if short:
+        log.warning("%s socket buffers: asked %d KB, the kernel gave %s: bursts of packets "
+                    "may be dropped", what, size // 1024, ", ".join(short))
+    return not short
+
+
 class _SipUdp(asyncio.DatagramProtocol):
     def __init__(self) -> None:
         self.app: SipApp | None = None
@@ -37,8 +55,7 @@ class _SipUdp(asyncio.DatagramProtocol):
         self.transport = transport  # type: ignore[assignment]  # a datagram transport here
         sock = transport.get_extra_info("socket")
         if sock is not None:
-            for option in (socket.SO_RCVBUF, socket.SO_SNDBUF):
-                sock.setsockopt(socket.SOL_SOCKET, option, SOCKET_BUFFER)
+            raise_buffers(sock, "SIP")
 
     def datagram_received(self, data: bytes, addr: Any) -> None:
         if self.app is not None:
@@ -52,6 +69,9 @@ class _SipTcp:
         self.app: SipApp | None = None
         self.writers: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self.tasks: set[asyncio.Task[None]] = set()
+        # Messages for peers whose connection is being opened, in order: a CANCEL sent while
+        # its INVITE's connection is still opening must follow it on that connection.
+        self.connecting: dict[tuple[str, int], list[bytes]] = {}
 
     async def accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         peer = writer.get_extra_info("peername")
@@ -82,17 +102,24 @@ class _SipTcp:
         if writer is not None and not writer.is_closing():
             writer.write(data)
             return
-        task = asyncio.get_running_loop().create_task(self._connect_and_send(data, peer))
+        waiting = self.connecting.get(peer)
+        if waiting is not None:
+            waiting.append(data)
+            return
+        self.connecting[peer] = [data]
+        task = asyncio.get_running_loop().create_task(self._connect_and_send(peer))
         self.tasks.add(task)
         task.add_done_callback(self.tasks.discard)
 
-    async def _connect_and_send(self, data: bytes, peer: tuple[str, int]) -> None:
+    async def _connect_and_send(self, peer: tuple[str, int]) -> None:
         try:
             reader, writer = await asyncio.wait_for(asyncio.open_connection(*peer), 5)
         except (OSError, TimeoutError) as err:
+            self.connecting.pop(peer, None)
             log.info("SIP/TCP to %s failed: %s", peer, err)  # the transaction times out
             return
-        writer.write(data)
+        for data in self.connecting.pop(peer, []):
+            writer.write(data)
         await self._serve(peer, reader, writer)
 
 

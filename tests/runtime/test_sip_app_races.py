@@ -269,11 +269,11 @@ trunks: [{name: t, host: localhost, port: 5099, username: sb, password: pw,
 async def register_second_phone(h: Harness) -> None:
     """Agent 201 also registers a softphone at 127.0.0.1:5072 (its desk phone: PHONE)."""
     await h.receive((
-        "REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5072;"
-        "branch=z9hG4bK-reg-soft\r\nMax-Forwards: 70\r\nFrom: <sip:201@127.0.0.1>;tag=s\r\n"
-        "To: <sip:201@127.0.0.1>\r\nCall-ID: reg-201-soft\r\nCSeq: 1 REGISTER\r\n"
-        "Contact: <sip:201@127.0.0.1:5072>\r\nExpires: 600\r\n"
-        "Content-Length: 0\r\n\r\n").encode(), ("127.0.0.1", 5072))
+        b"REGISTER sip:127.0.0.1 SIP/2.0\r\nVia: SIP/2.0/UDP 127.0.0.1:5072;"
+        b"branch=z9hG4bK-reg-soft\r\nMax-Forwards: 70\r\nFrom: <sip:201@127.0.0.1>;tag=s\r\n"
+        b"To: <sip:201@127.0.0.1>\r\nCall-ID: reg-201-soft\r\nCSeq: 1 REGISTER\r\n"
+        b"Contact: <sip:201@127.0.0.1:5072>\r\nExpires: 600\r\n"
+        b"Content-Length: 0\r\n\r\n"), ("127.0.0.1", 5072))
 
 
 def test_every_phone_of_an_agent_rings_the_first_to_answer_takes_the_call() -> None:
