@@ -614,7 +614,13 @@ class Trunk(Model):
     password: str | None = None
     registration: bool = Field(default=False, description="REGISTER to the trunk")
     inbound_from: list[str] = Field(default_factory=list, description="Trusted source IPs")
-    caller_id: str | None = None
+    inbound_auth: bool = Field(
+        default=False,
+        description="Also accept calls from other addresses that answer a digest challenge "
+        "with this trunk's username and password (a provider with changing addresses, a "
+        "branch office's PBX)")
+    caller_id: str | None = Field(default=None,
+                                  description="From number of calls out through this trunk")
 
 
 # --------------------------------------------------------------------------- simulation

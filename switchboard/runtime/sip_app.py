@@ -357,13 +357,27 @@ class SipApp(HoldMixin, TrunkMixin):
     def _authorized(self, ev: RequestReceived, account: str) -> bool:
         """Digest (RFC 7616) for accounts with a password; answers the 401 itself."""
         password = self.passwords.get(account)
-        if password is None:
-            return True
+        return password is None or self._digest(ev, {account: password})
+
+    def _trunk_authorized(self, ev: RequestReceived) -> bool:
+        """An INVITE from an unknown address with the digest credentials of a trunk that
+        has ``inbound_auth``; answers the 401 (or 403: no such trunk) itself."""
+        trunks = {t.username: t.password for t in self.config.trunks
+                  if t.inbound_auth and t.username and t.password}
+        if not trunks:
+            self._answer(ev, 403)
+            return False
+        return self._digest(ev, trunks)
+
+    def _digest(self, ev: RequestReceived, accounts: dict[str, str]) -> bool:
+        """The request answers our challenge as one of ``accounts`` (username -> password);
+        else a 401 with a fresh challenge (stale=true when only the nonce was too old)."""
         now = time.time()  # wall clock: nonces stay valid across event-loop clocks
         req = ev.request
         stale = False
         credentials = self.auth.credentials(req)
-        if credentials is not None and credentials.username == account:
+        password = accounts.get(credentials.username) if credentials is not None else None
+        if credentials is not None and password is not None:
             verdict = self.auth.verify(credentials, method=req.method, now=now,
                                        password=password, uri=req.uri, body=req.body)
             if verdict is Verdict.OK:
@@ -407,12 +421,13 @@ class SipApp(HoldMixin, TrunkMixin):
             self._answer(ev, 503, headers=[("Retry-After", 30)])
             return
         if ev.source[0] not in self.trusted:
-            # Not a trunk: only an agent who proves who they are may call in.
+            # Not a trunk's address: only an agent who proves who they are may call in, or
+            # a trunk with inbound_auth that answers the challenge with its credentials.
             caller = req.from_.uri.user or ""
-            if caller not in self.passwords:
-                self._answer(ev, 403)
-                return
-            if not self._authorized(ev, caller):
+            if caller in self.passwords:
+                if not self._authorized(ev, caller):
+                    return
+            elif not self._trunk_authorized(ev):
                 return
         if ev.source[0] not in self.trusted and self._shed(ev):  # (trunks: in _admit)
             return  # overloaded: 503 + Retry-After, after the source check

@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import asyncio
 
-from switchboard.sip.message import Request, make_response
+from switchboard.sip.auth import authorize, challenges_in
+from switchboard.sip.message import Request, make_response, parse
 from switchboard.sip.transaction import Timers
 
 from .test_sip_app_hold_overload import (
@@ -323,6 +324,55 @@ def test_the_leg_fails_when_the_last_phone_refuses_busy_wins() -> None:
         assert h.app.core.agents["201"].state != "ringing"
         why = [getattr(r, "summary", "") for r in records]
         assert any("busy" in str(w) for w in why), why
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_trunk_with_inbound_auth_is_let_in_from_any_address_by_its_credentials() -> None:
+    async def scenario() -> None:
+        h = Harness(text="""
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201"}]
+schemes: {main: {rules: [{name: all, steps: [{queue: q}]}]}}
+trunks: [{name: branch, host: 192.0.2.10, username: branch-pbx, password: s3cret,
+          inbound_auth: true}]
+queues: {q: {members: ["201"], music: null}}
+""")
+        await h.receive(invite("c1", body=sdp(40002)))  # from 127.0.0.1: not 192.0.2.10
+        challenge = h.final("c1")
+        assert challenge.status == 401
+
+        def with_credentials(password: str, cseq: int) -> bytes:
+            first = parse(invite("c1", cseq, sdp(40002), branch=f"b{cseq}"))
+            assert isinstance(first, Request)
+            creds = authorize(challenges_in(challenge)[0], method="INVITE", uri=str(first.uri),
+                              username="branch-pbx", password=password, cnonce="c0ffee")
+            return invite("c1", cseq, sdp(40002), branch=f"b{cseq}").replace(
+                b"Max-Forwards: 70\r\n", f"Max-Forwards: 70\r\nAuthorization: {creds}\r\n"
+                .encode())
+
+        await h.receive(with_credentials("wrong", 2))
+        assert h.final("c1", cseq=2).status == 401 and "c1" not in h.app.core.calls
+        await h.receive(with_credentials("s3cret", 3))
+        assert h.final("c1", cseq=3).status == 200, "answered: queued as a trunk call"
+        assert "c1" in h.app.core.calls
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_without_inbound_auth_a_stranger_gets_403_at_once() -> None:
+    async def scenario() -> None:
+        h = Harness(text="""
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201"}]
+schemes: {main: {rules: [{name: all, steps: [{queue: q}]}]}}
+trunks: [{name: t, host: 192.0.2.10, username: u, password: p}]
+queues: {q: {members: ["201"], music: null}}
+""")
+        await h.receive(invite("c1", body=sdp(40002)))
+        assert h.final("c1").status == 403
         await h.app.close()
 
     asyncio.run(scenario())
