@@ -96,6 +96,7 @@ class QueueManager:
         self.dirty = False
         self._seq = 0
         self._shift_wake: Timer | None = None
+        self._joined: list[QueueEntry] = []  # callers who joined since the last dispatch
 
     def agent_changed(self, agent: AgentRuntime) -> None:
         """An agent's reason for not taking calls changed (None: free)."""
@@ -133,6 +134,7 @@ class QueueManager:
             priority = max(priority, job.priority)
             sb.callbacks.cancel(job, now, "customer called in and took the callback's place")
         entry = self._add(name, priority, joined, call=call)
+        self._joined.append(entry)  # if dispatch rings nobody for it, say why (B1)
         call.entry = entry
         call.queue = name
         call.queue_joined = joined
@@ -263,7 +265,25 @@ class QueueManager:
     # ------------------------------------------------------------------ distribution
 
     def dispatch(self, now: float) -> None:
-        """Give free agents to waiting entries, best entry first (Q1)."""
+        """Give free agents to waiting entries, best entry first (Q1); then explain, once,
+        why a caller who just joined was not rung (B1)."""
+        self._dispatch(now)
+        if self._joined:
+            self._explain_not_rung(now)
+
+    def _explain_not_rung(self, now: float) -> None:
+        joined, self._joined = self._joined, []
+        for entry in joined:
+            call = entry.call
+            if call is None or entry.legs or not entry.active:
+                continue
+            q = self.queues[entry.queue]
+            self.sb.out.append(c.Decision(
+                call.id, now, "queue",
+                f"queue {q.name}: no member free to ring; waiting at position "
+                f"{self.position(entry)}", call.rule, (), self._skipped(q, entry, (), now)))
+
+    def _dispatch(self, now: float) -> None:
         self.dirty = False
         sb = self.sb
         if not sb.free:

@@ -294,7 +294,8 @@ def test_customer_calling_in_while_the_job_waits_takes_its_place_without_a_dupli
     out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 50)
     assert of(c.CallbackFinished, out) == [c.CallbackFinished(CALLER, "cancelled", T + 50)]
     assert [x.summary for x in of(c.Decision, out) if x.step == "queue"] == [
-        "joined queue sales at position 1"]
+        "joined queue sales at position 1",
+        "queue sales: no member free to ring; waiting at position 1"]
 
     out = d.send(e.CallerHungUp("busy"), at=T + 100)
     assert [r.call_id for r in of(c.Ring, out)] == ["a2"]  # no callback Ring: no duplicate

@@ -450,3 +450,26 @@ queues:
         d.arrive(f"c{i}", caller=f"+38067111111{i}")
     out = d.advance(10)
     assert [x.estimates["switchboard"] for x in of(c.EtaEstimated, out)] == [180.0, 360.0, 540.0]
+
+
+def test_a_caller_nobody_can_take_is_told_why_each_member_was_not_rung_once() -> None:
+    """B1: joining with no member free gives one Decision naming every member and why."""
+    d = Driver(config((BASE % ("ring_all", "")).replace(
+        'agents: [{id: "201"}, {id: "202"}]',
+        'agents: [{id: "201"}, {id: "202"}, {id: "203"}, {id: "204", schedule: night}]'
+    ).replace('members: ["201", "202"]', 'members: ["201", "202", "203", "204"]')
+        + 'schedules: {night: {weekly: {mon-sun: "22:00-23:00"}}}\n'))
+    d.send(e.AgentStatusChanged("202", "break"))
+    d.send(e.AgentRegistered("203", False))
+    d.arrive("c0", caller="+380670000000")
+    talk(d, "c0", "201")
+    d.now += 1
+    out = d.arrive("c1")
+    [why] = [x for x in of(c.Decision, out) if x.step == "queue" and x.skipped]
+    assert (why.channel_id, why.at, why.summary, why.rule, why.tried) == (
+        "c1", d.now, "queue sales: no member free to ring; waiting at position 1", "all", ())
+    assert dict(why.skipped) == {"201": "talking", "202": "on break", "203": "not registered",
+                                 "204": "outside shift"}
+    d.send(e.AgentStatusChanged("202", "offline"))
+    d.advance(120)
+    assert [x for x in of(c.Decision, d.log) if x.skipped and x.channel_id == "c1"] == [why]

@@ -262,7 +262,8 @@ def test_vip_mask_joins_with_priority_and_is_served_before_earlier_callers() -> 
     out = d.send(e.CallArrived("vip", "100", VIP), at=T + 30)
     assert rule_of(out).rule == "vip"
     assert [x.summary for x in of(c.Decision, out) if x.step == "queue"] == [
-        "joined queue sales at position 1 with priority 10"]
+        "joined queue sales at position 1 with priority 10",
+        "queue sales: no member free to ring; waiting at position 1"]
     out = d.send(e.CallerHungUp("busy"), at=T + 60)
     assert [(r.call_id, r.caller_id) for r in of(c.Ring, out)] == [("vip", VIP)]
 
