@@ -111,6 +111,7 @@ class Dialog:
     # one answers; they share the leg's channel and media.
     forks: list[Dialog] | None = None
     fork_failure: e.LegFailure | None = None  # why this phone of the leg did not answer
+    remote_cseq: int | None = None  # the last CSeq of their requests (inbound: the INVITE's)
 
 
 class SipApp(HoldMixin, TrunkMixin):
@@ -415,7 +416,8 @@ class SipApp(HoldMixin, TrunkMixin):
         req = ev.request
         existing = self.dialogs.get(req.call_id)
         if existing is not None:  # a re-INVITE (hold / unhold): never shed
-            self._on_reinvite(ev, existing)
+            if self._in_dialog_ok(ev, existing):
+                self._on_reinvite(ev, existing)
             return
         if self.draining:
             self._answer(ev, 503, headers=[("Retry-After", 30)])
@@ -445,7 +447,8 @@ class SipApp(HoldMixin, TrunkMixin):
         contact = req.contacts[0].uri if req.contacts else req.from_.uri  # 400 if malformed
         tag = self._new_tag()
         dialog = Dialog(req.call_id, req.call_id, req.to.with_tag(tag), req.from_, contact,
-                        ev.source, ev.transport, req, True, server_key=ev.key, offer=offer)
+                        ev.source, ev.transport, req, True, server_key=ev.key, offer=offer,
+                        remote_cseq=req.cseq.seq)
         self.dialogs[req.call_id] = dialog
         self.channels[dialog.channel] = dialog
         self.setting_up.add(req.call_id)
@@ -467,10 +470,27 @@ class SipApp(HoldMixin, TrunkMixin):
         self._forget(dialog)
         self.driver.feed(e.CallerHungUp(dialog.channel))
 
+    def _in_dialog_ok(self, ev: RequestReceived, dialog: Dialog) -> bool:
+        """A request within ``dialog`` (RFC 3261 §12.2.2): its tags name this dialog (else
+        481; an INVITE with no To tag reusing the Call-ID is a merged request: 482), and its
+        CSeq does not go back (else 500). Answers the refusal itself."""
+        req = ev.request
+        if req.to.tag != dialog.local.tag or req.from_.tag != dialog.remote.tag:
+            self._answer(ev, 482 if req.method == "INVITE" and req.to.tag is None else 481)
+            return False
+        seq = req.cseq.seq
+        if dialog.remote_cseq is not None and seq < dialog.remote_cseq:
+            self._answer(ev, 500, to_tag=dialog.local.tag)
+            return False
+        dialog.remote_cseq = seq
+        return True
+
     def _on_bye(self, ev: RequestReceived) -> None:
         dialog = self.dialogs.get(ev.request.call_id)
         if dialog is None:
             self._answer(ev, 481)
+            return
+        if not self._in_dialog_ok(ev, dialog):
             return
         self._answer(ev, 200, to_tag=dialog.local.tag)
         if dialog.state == "ended":
@@ -493,6 +513,8 @@ class SipApp(HoldMixin, TrunkMixin):
         dialog = self.dialogs.get(req.call_id)
         if dialog is None:
             self._answer(ev, 481)
+            return
+        if not self._in_dialog_ok(ev, dialog):
             return
         body = req.body.decode("utf-8", "replace")
         kind = req.content_type

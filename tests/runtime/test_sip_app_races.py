@@ -376,3 +376,26 @@ queues: {q: {members: ["201"], music: null}}
         await h.app.close()
 
     asyncio.run(scenario())
+
+
+def test_requests_that_do_not_match_the_dialog_are_refused_and_the_call_goes_on() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        await h.receive(invite("c1", body=sdp(40002)))
+        tag = h.final("c1").to.tag or ""
+        await h.receive(in_dialog("ACK", "c1", 1, tag))
+        await h.receive(in_dialog("BYE", "c1", 5, "not-our-tag"))
+        assert h.final("c1", "BYE").status == 481, "another dialog's BYE (§12.2.2)"
+        await h.receive(in_dialog("INFO", "c1", 3, tag))  # an empty INFO: a keep-alive
+        assert h.final("c1", "INFO", cseq=3).status == 200
+        await h.receive(in_dialog("INFO", "c1", 2, tag))
+        assert h.final("c1", "INFO", cseq=2).status == 500, "CSeq went back"
+        await h.receive(invite("c1", 4, sdp(40002), branch="merged"))
+        assert h.final("c1", cseq=4).status == 482, "a new INVITE reusing the Call-ID"
+        assert "c1" in h.app.dialogs and "c1" in h.app.core.calls
+        await h.receive(in_dialog("BYE", "c1", 6, tag))
+        assert h.final("c1", "BYE", cseq=6).status == 200
+        assert "c1" not in h.app.dialogs
+        await h.app.close()
+
+    asyncio.run(scenario())
