@@ -672,7 +672,7 @@ class Traffic(Model):
     @classmethod
     def _one_day(cls, value: list[float] | dict[int, float] | float) -> Any:
         if isinstance(value, list) and len(value) != 24:
-            raise ValueError(f"{len(value)} values; give 24, one per hour "
+            raise ValueError(f"{len(value)} values; give 24 values, one per hour "
                              "from 00 to 23 (or a mapping {hour: rate}, or one rate for all)")
         if isinstance(value, dict):
             wrong = sorted(h for h in value if not 0 <= h <= 23)
@@ -685,7 +685,7 @@ class Traffic(Model):
     @classmethod
     def _one_week(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and len(value) != 7:
-            raise ValueError(f"{len(value)} values; give 7, Monday first")
+            raise ValueError(f"{len(value)} values; give 7 values, Monday first")
         return value
 
 

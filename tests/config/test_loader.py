@@ -398,9 +398,9 @@ simulation:
       calls_per_hour: {9: 10, 24: 3}
 """)
     assert lines == [
-        f"{name}:20: simulation.traffic[0].calls_per_hour: 23 values; give 24, one per hour "
-        "from 00 to 23 (or a mapping {hour: rate}, or one rate for all)",
-        f"{name}:22: simulation.traffic[0].weekday_factor: 6 values; give 7, Monday first",
+        f"{name}:20: simulation.traffic[0].calls_per_hour: 23 values; give 24 values, one per "
+        "hour from 00 to 23 (or a mapping {hour: rate}, or one rate for all)",
+        f"{name}:22: simulation.traffic[0].weekday_factor: 6 values; give 7 values, Monday first",
         f"{name}:24: simulation.traffic[1].calls_per_hour: hour 24 is not 0-23; hours are "
         "local, 0 (midnight) to 23",
     ]

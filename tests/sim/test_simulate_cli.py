@@ -112,5 +112,5 @@ def test_invalid_simulation_values_stop_the_simulation_at_load(tmp_path: Path) -
     result = CliRunner().invoke(app, ["simulate", "--config", str(config)])
     assert result.exit_code == 1
     assert result.output.startswith(
-        f"{config}:19: simulation.traffic[0].calls_per_hour: 23 values; give 24")
+        f"{config}:19: simulation.traffic[0].calls_per_hour: 23 values; give 24 values")
     assert "Traceback" not in result.output
