@@ -44,7 +44,7 @@ from switchboard.runtime.driver import CoreDriver
 from switchboard.runtime.hold import HoldMixin, Reinvited
 from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistration
 from switchboard.sip.auth import DigestServer, Verdict
-from switchboard.sip.headers import Address, SipError, Uri, Via, is_address
+from switchboard.sip.headers import Address, SipError, Uri, Via, is_address, parse_address
 from switchboard.sip.message import Request, Response, make_request, make_response
 from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits, Shed
 from switchboard.sip.registrar import Registrar
@@ -112,6 +112,7 @@ class Dialog:
     forks: list[Dialog] | None = None
     fork_failure: e.LegFailure | None = None  # why this phone of the leg did not answer
     remote_cseq: int | None = None  # the last CSeq of their requests (inbound: the INVITE's)
+    route: tuple[str, ...] = ()  # the route set (RFC 3261 §12.1): proxies that record-routed
 
 
 class SipApp(HoldMixin, TrunkMixin):
@@ -448,7 +449,8 @@ class SipApp(HoldMixin, TrunkMixin):
         tag = self._new_tag()
         dialog = Dialog(req.call_id, req.call_id, req.to.with_tag(tag), req.from_, contact,
                         ev.source, ev.transport, req, True, server_key=ev.key, offer=offer,
-                        remote_cseq=req.cseq.seq)
+                        remote_cseq=req.cseq.seq,
+                        route=tuple(req.headers.get_all("Record-Route")))
         self.dialogs[req.call_id] = dialog
         self.channels[dialog.channel] = dialog
         self.setting_up.add(req.call_id)
@@ -559,6 +561,7 @@ class SipApp(HoldMixin, TrunkMixin):
             dialog.remote = resp.to
             if resp.contacts:
                 dialog.remote_target = resp.contacts[0].uri
+            dialog.route = tuple(reversed(resp.headers.get_all("Record-Route")))
             self._send_ack(dialog)
             if dialog.state in ("cancelled", "ended"):  # answered after we gave up: hang up
                 self._send_bye(dialog)
@@ -609,7 +612,8 @@ class SipApp(HoldMixin, TrunkMixin):
         do with the dialogs it does not want; the call goes on with the first."""
         target = resp.contacts[0].uri if resp.contacts else dialog.remote_target
         fork = Dialog(dialog.channel, dialog.call_id, dialog.local, resp.to, target,
-                      dialog.peer, dialog.transport, dialog.invite, False)
+                      dialog.peer, dialog.transport, dialog.invite, False,
+                      route=tuple(reversed(resp.headers.get_all("Record-Route"))))
         log.info("leg %s: a second answer (fork %s) hung up", dialog.channel, resp.to.tag)
         self._send_ack(fork)
         self._send_bye(fork)
@@ -643,8 +647,18 @@ class SipApp(HoldMixin, TrunkMixin):
             dialog.local_cseq += 1
             cseq = dialog.local_cseq
         return make_request(method, dialog.remote_target, via=self._via(dialog.transport),
-                            from_=dialog.local,
-                            to=dialog.remote, call_id=dialog.call_id, cseq=cseq)
+                            from_=dialog.local, to=dialog.remote, call_id=dialog.call_id,
+                            cseq=cseq, headers=[("Route", r) for r in dialog.route])
+
+    def _hop(self, dialog: Dialog) -> tuple[str, int]:
+        """Where the dialog's requests go: the first proxy of its route set (a loose router,
+        RFC 3261 §12.2.1.1), else the phone's address."""
+        if dialog.route:
+            with contextlib.suppress(SipError):
+                uri = parse_address(dialog.route[0]).uri
+                if is_address(uri.host):
+                    return uri.host.strip("[]"), uri.port or 5060
+        return dialog.peer
 
     def _send_ack(self, dialog: Dialog) -> None:
         # A resent 2xx gets the same ACK again, not a new request with a new branch (RFC 3261
@@ -652,11 +666,11 @@ class SipApp(HoldMixin, TrunkMixin):
         # To tag) needs its own ACK.
         if dialog.ack is None or dialog.ack.to.tag != dialog.remote.tag:
             dialog.ack = self._in_dialog(dialog, "ACK", cseq=dialog.invite.cseq.seq)
-        self.txl.send_stateless(dialog.ack, dialog.peer, dialog.transport)
+        self.txl.send_stateless(dialog.ack, self._hop(dialog), dialog.transport)
 
     def _send_bye(self, dialog: Dialog) -> None:
-        self.txl.send_request(self._in_dialog(dialog, "BYE"), dialog.peer, dialog.transport,
-                              self.loop.time())
+        self.txl.send_request(self._in_dialog(dialog, "BYE"), self._hop(dialog),
+                              dialog.transport, self.loop.time())
 
     def _forget(self, dialog: Dialog) -> None:
         self.dialogs.pop(dialog.call_id, None)
@@ -773,7 +787,7 @@ class SipApp(HoldMixin, TrunkMixin):
         ok = make_response(dialog.invite, 200, to_tag=dialog.local.tag,
                            headers=[("Contact", self._contact()),
                                     ("Content-Type", "application/sdp")],
-                           body=sdp.serialize())
+                           body=sdp.serialize(), copy_record_route=True)
         self.txl.send_response(dialog.server_key, ok, self.loop.time())
 
     async def _allocate(self, channel: str, call: str | None) -> tuple[str, int] | None:
@@ -873,7 +887,7 @@ class SipApp(HoldMixin, TrunkMixin):
             return
         dialog.ringing = True
         ringing = make_response(dialog.invite, 180, to_tag=dialog.local.tag,
-                                headers=[("Contact", self._contact())])
+                                headers=[("Contact", self._contact())], copy_record_route=True)
         self.txl.send_response(dialog.server_key, ringing, self.loop.time())
 
     def _cancel(self, leg_id: str) -> None:

@@ -399,3 +399,41 @@ def test_requests_that_do_not_match_the_dialog_are_refused_and_the_call_goes_on(
         await h.app.close()
 
     asyncio.run(scenario())
+
+
+def test_a_proxy_that_record_routes_stays_on_the_path_of_both_dialogs() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        proxy_in, proxy_out = "<sip:127.0.0.1:5090;lr>", "<sip:127.0.0.1:5091;lr>"
+        await register_201(h)
+        routed = invite("c1", body=sdp(40002)).replace(
+            b"Max-Forwards: 70\r\n", f"Max-Forwards: 70\r\nRecord-Route: {proxy_in}\r\n"
+            .encode())
+        await h.receive(routed, ("127.0.0.1", 5090))
+        ok = h.final("c1")
+        assert list(ok.headers.get_all("Record-Route")) == [proxy_in], "copied into the 200"
+        await h.receive(in_dialog("ACK", "c1", 1, ok.to.tag or ""), ("127.0.0.1", 5090))
+        leg = leg_to(h, "201")
+        answered = make_response(leg, 200, to_tag="p", body=sdp(50000).encode(), headers=[
+            ("Record-Route", proxy_out), ("Record-Route", "<sip:127.0.0.1:5092;lr>"),
+            ("Contact", "<sip:201@127.0.0.1:5070>"), ("Content-Type", "application/sdp")])
+        await h.receive(answered.serialize(), ("127.0.0.1", 5092))
+        ack = next(s for s in h.sent if isinstance(s.message, Request)
+                   and s.message.method == "ACK" and s.message.call_id == leg.call_id)
+        # Our route set towards the phone is the Record-Route in reverse (§12.1.2).
+        assert list(ack.message.headers.get_all("Route")) == ["<sip:127.0.0.1:5092;lr>", proxy_out]
+        assert ack.dest == ("127.0.0.1", 5092) and ack.message.uri.port == 5070
+        # The agent hangs up: our BYE to the caller goes through its proxy, to its Contact.
+        await h.receive((
+            f"BYE sip:switchboard@127.0.0.1:5060 SIP/2.0\r\n"
+            f"Via: SIP/2.0/UDP 127.0.0.1:5070;branch=z9hG4bK-agent-bye\r\nMax-Forwards: 70\r\n"
+            f"From: <sip:201@127.0.0.1:5070>;tag=p\r\nTo: {leg.headers.get('From')}\r\n"
+            f"Call-ID: {leg.call_id}\r\nCSeq: 2 BYE\r\nContent-Length: 0\r\n\r\n").encode(),
+            PHONE)
+        bye = next(s for s in h.sent if isinstance(s.message, Request)
+                   and s.message.method == "BYE" and s.message.call_id == "c1")
+        assert list(bye.message.headers.get_all("Route")) == [proxy_in]
+        assert bye.dest == ("127.0.0.1", 5090) and bye.message.uri.port == 40000
+        await h.app.close()
+
+    asyncio.run(scenario())
