@@ -137,11 +137,15 @@ class Switchboard:
         self.out.append(c.Decision(channel, now, step, summary, **kw))
 
     def set_agent_state(self, agent: AgentRuntime, state: Any, now: float) -> None:
-        if agent.state == state:
+        previous = agent.state
+        if previous == state:
             return
         agent.state = state
         if state == "idle":
-            agent.idle_since = now
+            if previous != "ringing":
+                # Idle since the end of the last call (Asterisk's leastrecent): a ring left
+                # unanswered or won by another agent does not restart the count.
+                agent.idle_since = now
             agent.leg_id = None
             self.queues.dirty = True
         self._refresh(agent)

@@ -73,6 +73,22 @@ def test_longest_idle_picks_who_has_waited_longest_since_their_last_call() -> No
     assert serve(d, "c4") == "201"
 
 
+def test_longest_idle_counts_from_the_last_call_not_from_a_ring_left_unanswered() -> None:
+    """As Asterisk's leastrecent: 201 let c1's ring go unanswered, so 201 still has had no
+    call at all and is first for c2, before 203 (also no call; member order)."""
+    d = Driver(config(TEXT % "longest_idle"))
+    out = d.arrive("c1")
+    assert rung(out) == ["201"]
+    out = d.advance(20)  # the queue's ring timeout: 202 is next
+    assert rung(out) == ["202"]
+    leg = one(c.Ring, out).legs[0].leg_id
+    d.answer(leg)
+    d.now += 60
+    d.send(e.LegHungUp(leg))
+    d.now += 1
+    assert serve(d, "c2") == "201"
+
+
 def test_fewest_calls_prefers_the_agent_who_took_the_fewest() -> None:
     d = Driver(config(TEXT % "fewest_calls"))
     d.send(e.AgentStatusChanged("203", "break"))
