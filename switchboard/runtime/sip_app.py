@@ -112,6 +112,8 @@ class Dialog:
     forks: list[Dialog] | None = None
     fork_failure: e.LegFailure | None = None  # why this phone of the leg did not answer
     remote_cseq: int | None = None  # the last CSeq of their requests (inbound: the INVITE's)
+    trunk_index: int = 0  # legs to numbers: which of config.trunks carries it
+    caller_number: str = ""  # legs to numbers: the caller's number (before a trunk's caller_id)
     route: tuple[str, ...] = ()  # the route set (RFC 3261 §12.1): proxies that record-routed
 
 
@@ -554,6 +556,9 @@ class SipApp(HoldMixin, TrunkMixin):
             return
         if status in (401, 407) and self._authenticate(dialog, resp):
             return
+        if (status >= 500 or status in (401, 403, 407)) and self._failover(
+                dialog, f"{status} {resp.reason}"):
+            return
         if status < 300:
             if dialog.state == "confirmed" and resp.to.tag != dialog.remote.tag:
                 self._drop_fork(dialog, resp)  # a second phone behind a forking proxy
@@ -627,6 +632,8 @@ class SipApp(HoldMixin, TrunkMixin):
                                                        state.trunk, state)
             return
         dialog = self.by_client_key.get(ev.key)
+        if dialog is not None and dialog.state == "early" and self._failover(dialog, "no answer"):
+            return
         if dialog is not None and dialog.state == "early":
             dialog.state = "ended"
             self._forget(dialog)
@@ -755,6 +762,8 @@ class SipApp(HoldMixin, TrunkMixin):
             await self._leg_answered(cmd.dialog, cmd.response)
         elif isinstance(cmd, Reinvited):
             await self._reinvited(cmd)
+        elif isinstance(cmd, _Redial):
+            await self._redial(cmd.dialog)
 
     async def _answer_call(self, call_id: str) -> None:
         dialog = self.channels.get(call_id)
@@ -816,57 +825,112 @@ class SipApp(HoldMixin, TrunkMixin):
         self._forget(dialog)
 
     async def _ring(self, leg: c.LegTarget, caller_id: str, call: str | None) -> None:
-        now = self.loop.time()
-        trunk: Trunk | None = None
-        # Where the INVITE goes: (Request-URI, address, transport), one per phone.
+        if leg.kind != "agent":
+            await self._dial_out(leg.leg_id, leg.address, caller_id, call, 0, None)
+            return
+        # Every phone the agent registered rings at once (a desk phone and a softphone); the
+        # first to answer takes the call and the others are cancelled, as FreePBX does with
+        # PJSIP_DIAL_CONTACTS. Where each INVITE goes: (Request-URI, address, transport).
         targets: list[tuple[Uri, tuple[str, int], Transport]] = []
-        if leg.kind == "agent":
-            # Every phone the agent registered rings at once (a desk phone and a softphone);
-            # the first to answer takes the call and the others are cancelled, as FreePBX
-            # does with PJSIP_DIAL_CONTACTS.
-            for binding in self.registrar.contacts(leg.address, now)[:MAX_FORKS]:
-                uri, transport = binding.contact.uri, binding.transport
-                # Behind NAT the Contact names a private address: send where the REGISTER
-                # came from instead. On the same host the phone's own Contact port is right.
-                # Over TCP, reuse the phone's own connection (RFC 5626 spirit).
-                if uri.host == binding.source[0] and transport == "UDP":
-                    targets.append((uri, (uri.host, uri.port or 5060), transport))
-                else:
-                    targets.append((uri, binding.source, transport))
-        elif self.config.trunks:
-            trunk = self.config.trunks[0]
-            resolved = await self._resolve_trunk(trunk)
-            if resolved is not None:  # a name that does not resolve: like a trunk that is down
-                uri = Uri(user=leg.address, host=trunk.host, port=trunk.port)
-                targets.append((uri, resolved, "TCP" if trunk.transport == "tcp" else "UDP"))
-            caller_id = trunk.caller_id or caller_id  # the number the provider lets us show
+        for binding in self.registrar.contacts(leg.address, self.loop.time())[:MAX_FORKS]:
+            uri, transport = binding.contact.uri, binding.transport
+            # Behind NAT the Contact names a private address: send where the REGISTER came
+            # from instead. On the same host the phone's own Contact port is right. Over
+            # TCP, reuse the phone's own connection (RFC 5626 spirit).
+            if uri.host == binding.source[0] and transport == "UDP":
+                targets.append((uri, (uri.host, uri.port or 5060), transport))
+            else:
+                targets.append((uri, binding.source, transport))
         if not targets:
             self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
             return
-        media = await self._allocate(leg.leg_id, call)
-        if media is None:  # the leg cannot carry audio: the core tries another agent or step
-            self.driver.feed(e.LegFailed(leg.leg_id, "error"))
+        offer = await self._offer(leg.leg_id, call)
+        if offer is None:
             return
-        ip, port = media
-        offer = make_offer(local_ip=ip, local_port=port)
         forks: list[Dialog] = []
         for target, peer, transport in targets:
-            call_id = f"{leg.leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
-            local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(
-                self._new_tag())
-            remote = Address(target)
-            invite = make_request(
-                "INVITE", target, via=self._via(transport), from_=local, to=remote,
-                call_id=call_id, cseq=1, body=offer.serialize(),
-                headers=[("Contact", self._contact()), ("Content-Type", "application/sdp")])
-            dialog = Dialog(leg.leg_id, call_id, local, remote, target, peer, transport, invite,
-                            False, agent_id=leg.agent_id, local_sdp=offer, trunk=trunk,
-                            forks=forks if len(targets) > 1 else None)
+            dialog = self._invite(leg.leg_id, target, peer, transport, caller_id, offer)
+            dialog.agent_id = leg.agent_id
+            dialog.forks = forks if len(targets) > 1 else None
             forks.append(dialog)
-            self.dialogs[call_id] = dialog
-            dialog.client_key = self.txl.send_request(invite, peer, transport, now)
-            self.by_client_key[dialog.client_key] = dialog
         self.channels[leg.leg_id] = forks[0]
+
+    async def _offer(self, leg_id: str, call: str | None) -> SessionDescription | None:
+        """Media for an outbound leg and our SDP offer; None (the leg failed) without."""
+        media = await self._allocate(leg_id, call)
+        if media is None:  # the leg cannot carry audio: the core tries another agent or step
+            self.driver.feed(e.LegFailed(leg_id, "error"))
+            return None
+        return make_offer(local_ip=media[0], local_port=media[1])
+
+    def _invite(self, leg_id: str, target: Uri, peer: tuple[str, int], transport: Transport,
+                caller_id: str, offer: SessionDescription) -> Dialog:
+        """Send an INVITE for an outbound leg; its dialog."""
+        call_id = f"{leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
+        local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(
+            self._new_tag())
+        remote = Address(target)
+        invite = make_request(
+            "INVITE", target, via=self._via(transport), from_=local, to=remote,
+            call_id=call_id, cseq=1, body=offer.serialize(),
+            headers=[("Contact", self._contact()), ("Content-Type", "application/sdp")])
+        dialog = Dialog(leg_id, call_id, local, remote, target, peer, transport, invite,
+                        False, local_sdp=offer)
+        self.dialogs[call_id] = dialog
+        dialog.client_key = self.txl.send_request(invite, peer, transport, self.loop.time())
+        self.by_client_key[dialog.client_key] = dialog
+        return dialog
+
+    async def _dial_out(self, leg_id: str, number: str, caller_id: str, call: str | None,
+                        first: int, offer: SessionDescription | None) -> None:
+        """A leg to a number through the trunks in their order from ``first``: the first
+        whose name resolves. ``offer``: the leg's media, when a trunk before failed."""
+        trunks = self.config.trunks
+        for index in range(first, len(trunks)):
+            peer = await self._resolve_trunk(trunks[index])
+            if peer is not None:
+                break
+        else:  # no trunk (left): like a number that cannot be reached
+            if offer is not None:
+                await self._release(leg_id)
+            self.driver.feed(e.LegFailed(leg_id, "unavailable"))
+            return
+        if offer is None:
+            offer = await self._offer(leg_id, call)
+            if offer is None:
+                return
+        trunk = trunks[index]
+        target = Uri(user=number, host=trunk.host, port=trunk.port)
+        transport: Transport = "TCP" if trunk.transport == "tcp" else "UDP"
+        # The trunk's caller_id: the number the provider lets us show.
+        dialog = self._invite(leg_id, target, peer, transport, trunk.caller_id or caller_id,
+                              offer)
+        dialog.trunk, dialog.trunk_index, dialog.caller_number = trunk, index, caller_id
+        self.channels[leg_id] = dialog
+
+    def _failover(self, dialog: Dialog, why: str) -> bool:
+        """A leg through a trunk that failed as a trunk fails (no answer at all, a 5xx, 403,
+        a challenge we could not answer), not as the callee does (busy, no answer): the next
+        trunk is tried, as FreePBX's outbound routes do. True when it is."""
+        if (dialog.trunk is None or dialog.state != "early"
+                or dialog.trunk_index + 1 >= len(self.config.trunks)):
+            return False
+        self.dialogs.pop(dialog.call_id, None)  # not _forget: the leg keeps its media
+        if dialog.client_key is not None:
+            self.by_client_key.pop(dialog.client_key, None)
+        dialog.state = "ended"
+        log.warning("leg %s: trunk %s failed (%s); trying trunk %s", dialog.channel,
+                    dialog.trunk.name, why, self.config.trunks[dialog.trunk_index + 1].name)
+        self.actions.put_nowait(_Redial(dialog))
+        return True
+
+    async def _redial(self, dialog: Dialog) -> None:
+        if dialog.channel not in self.core.legs or self.channels.get(dialog.channel) is not dialog:
+            await self._release(dialog.channel)  # the core let the leg go meanwhile
+            return
+        assert dialog.local_sdp is not None
+        await self._dial_out(dialog.channel, dialog.invite.uri.user or "", dialog.caller_number,
+                             None, dialog.trunk_index + 1, dialog.local_sdp)
 
     async def _leg_answered(self, dialog: Dialog, response: Response) -> None:
         if dialog.state != "confirmed":
@@ -1051,5 +1115,12 @@ def _what(item: object) -> str:
     return type(item).__name__
 
 
+@dataclass(frozen=True, slots=True)
+class _Redial:
+    """Internal action: a leg to a number goes out again through the next trunk."""
+
+    dialog: Dialog
+
+
 #: What the command worker carries out, in order.
-Action: TypeAlias = c.Command | _Answered | Reinvited
+Action: TypeAlias = c.Command | _Answered | Reinvited | _Redial

@@ -437,3 +437,64 @@ def test_a_proxy_that_record_routes_stays_on_the_path_of_both_dialogs() -> None:
         await h.app.close()
 
     asyncio.run(scenario())
+
+
+TWO_TRUNKS = """
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201"}]
+schemes: {main: {rules: [{name: all, steps: [{ring: {numbers: ["+380501112233"]}}]}]}}
+trunks:
+  - {name: first, host: 127.0.0.1, port: 5098, inbound_from: [127.0.0.1]}
+  - {name: second, host: 127.0.0.1, port: 5099}
+"""
+
+
+def test_a_trunk_that_fails_as_a_trunk_hands_the_leg_to_the_next_one() -> None:
+    async def scenario() -> None:
+        h = Harness(text=TWO_TRUNKS)
+        await h.receive(invite("c1", body=sdp(40002)))
+        first = h.requests("INVITE")
+        assert [s.dest for s in h.sent if s.message is first[0]] == [("127.0.0.1", 5098)]
+        down = make_response(first[0], 503, to_tag="t1")
+        await h.receive(down.serialize(), ("127.0.0.1", 5098))
+        second = [r for r in h.requests("INVITE") if r.call_id != first[0].call_id]
+        assert len(second) == 1
+        assert [s.dest for s in h.sent if s.message is second[0]] == [("127.0.0.1", 5099)]
+        assert second[0].body == first[0].body, "the same media: one allocation for the leg"
+        ok = make_response(second[0], 200, to_tag="t2", body=sdp(50000).encode(), headers=[
+            ("Contact", "<sip:gw@127.0.0.1:5099>"), ("Content-Type", "application/sdp")])
+        await h.receive(ok.serialize(), ("127.0.0.1", 5099))
+        assert [x[0] for x in h.media.log if x[0] in ("bridge", "release")] == ["bridge"]
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_busy_number_is_the_callees_answer_and_no_other_trunk_is_tried() -> None:
+    async def scenario() -> None:
+        h = Harness(text=TWO_TRUNKS)
+        await h.receive(invite("c1", body=sdp(40002)))
+        first = h.requests("INVITE")
+        await h.receive(make_response(first[0], 486, to_tag="t1").serialize(),
+                        ("127.0.0.1", 5098))
+        assert len(h.requests("INVITE")) == 1
+        assert h.final("c1").status >= 400, "the caller hears the failure"
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_trunk_that_never_answers_hands_the_leg_to_the_next_one_after_timer_b() -> None:
+    async def scenario() -> None:
+        h = Harness(text=TWO_TRUNKS)
+        h.app.txl.timers = Timers(t1=0.01, t2=0.04, t4=0.05)  # timer B = 64*T1 = 0.64 s
+        await h.receive(invite("c1", body=sdp(40002)))
+        assert len(h.requests("INVITE")) == 1
+        await asyncio.sleep(0.8)
+        await h.settle()
+        dests = {s.dest for s in h.sent
+                 if isinstance(s.message, Request) and s.message.method == "INVITE"}
+        assert dests == {("127.0.0.1", 5098), ("127.0.0.1", 5099)}
+        await h.app.close()
+
+    asyncio.run(scenario())
