@@ -55,6 +55,16 @@ def answer(leg_invite: Request, status: int, tag: str, agent: str, port: int) ->
     return make_response(leg_invite, status, to_tag=tag, headers=headers, body=body).serialize()
 
 
+async def agent_rung() -> tuple[Harness, Request]:
+    """A caller answered and queued (c1, ACKed); agent 201's phone at PHONE is rung: the
+    app and the INVITE to the phone."""
+    h = Harness(", music: null")
+    await register_201(h)
+    await h.receive(invite("c1", body=sdp(40002)))
+    await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
+    return h, leg_to(h, "201")
+
+
 def waiting_for_us(h: Harness) -> list[str]:
     """Server transactions we have not answered: each would wait for ever."""
     return [t.key for t in h.app.txl.servers.values() if t.state in ("trying", "proceeding")]
@@ -131,12 +141,8 @@ def test_a_bye_on_the_early_dialog_ends_the_invite_with_487() -> None:
 
 def test_a_cancelled_phone_that_vanishes_ends_its_transaction_after_64_t1() -> None:
     async def scenario() -> None:
-        h = Harness(", music: null")
-        h.app.txl.timers = Timers(t1=0.01, t2=0.04, t4=0.05)  # 64*T1 = 0.64 s
-        await register_201(h)
-        await h.receive(invite("c1", body=sdp(40002)))
-        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
-        leg = leg_to(h, "201")
+        h, leg = await agent_rung()
+        h.app.txl.timers = Timers(t1=0.01, t2=0.04, t4=0.05)  # 64*T1 after the CANCEL: 0.64 s
         await h.receive(answer(leg, 180, "p1", "201", 5070), PHONE)
         await h.receive(in_dialog("BYE", "c1", 2, h.final("c1").to.tag or ""))
         cancels = h.requests("CANCEL")
@@ -153,11 +159,7 @@ def test_a_cancelled_phone_that_vanishes_ends_its_transaction_after_64_t1() -> N
 
 def test_a_ring_cancelled_before_the_phone_said_anything_sends_the_cancel_on_its_180() -> None:
     async def scenario() -> None:
-        h = Harness(", music: null")
-        await register_201(h)
-        await h.receive(invite("c1", body=sdp(40002)))
-        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
-        leg = leg_to(h, "201")
+        h, leg = await agent_rung()
         await h.receive(in_dialog("BYE", "c1", 2, h.final("c1").to.tag or ""))
         assert h.requests("CANCEL") == [], "no CANCEL before a provisional answer (§9.1)"
         await h.receive(answer(leg, 180, "p1", "201", 5070), PHONE)
@@ -171,11 +173,7 @@ def test_a_ring_cancelled_before_the_phone_said_anything_sends_the_cancel_on_its
 
 def test_a_second_fork_that_answers_is_acked_and_hung_up_the_first_stays() -> None:
     async def scenario() -> None:
-        h = Harness(", music: null")
-        await register_201(h)
-        await h.receive(invite("c1", body=sdp(40002)))
-        await h.receive(in_dialog("ACK", "c1", 1, h.final("c1").to.tag or ""))
-        leg = leg_to(h, "201")
+        h, leg = await agent_rung()
         await h.receive(answer(leg, 200, "fork-a", "201", 5070), PHONE)
         await h.receive(answer(leg, 200, "fork-b", "201", 5072), PHONE)
         acks = [a for a in h.requests("ACK") if a.call_id == leg.call_id]
