@@ -4,6 +4,8 @@ A job waits in a queue like a caller (keeping the place of a caller who chose a 
 When an agent is free it is rung first; once the agent answers, the customer is dialed and
 the two are bridged. The job gives up at ``give_up_at``. If the customer calls in while an
 agent is already waiting on the line for them, the inbound call goes straight to that agent.
+A job for a chosen time that comes while the customer is on the line with us waits for
+that call: answered, the job is cancelled (``Switchboard.bridge``); unanswered, it goes ahead.
 """
 
 from __future__ import annotations
@@ -25,6 +27,9 @@ class CallbackManager:
     def __init__(self, sb: Switchboard) -> None:
         self.sb = sb
         self.jobs: dict[str, CallbackJob] = {}
+        # Numbers with inbound calls in progress, and how many: a callback is not started
+        # while its customer is on the line with us (B4).
+        self.on_line: dict[str, int] = {}
 
     def request(self, number: str, queue: str, now: float, joined: float, priority: int,
                 reason: str, dialed: str, at: float | None = None) -> CallbackJob | None:
@@ -38,7 +43,7 @@ class CallbackManager:
                           joined=joined if start <= now else start)
         self.jobs[number] = job
         if start > now:
-            job.timers.append(sb.later(start, lambda t: self._enqueue(job, start, t)))
+            job.timers.append(sb.later(start, lambda t: self._time_came(job, t)))
         else:
             self._enqueue(job, joined, now)
         job.timers.append(sb.later(job.give_up_at, lambda t: self._give_up(job, t)))
@@ -46,6 +51,41 @@ class CallbackManager:
                   f"callback to {number} via queue {queue} ({reason})",
                   details={"give_up_at": job.give_up_at, "start": start})
         return job
+
+    def _time_came(self, job: CallbackJob, now: float) -> None:
+        """The chosen time of a scheduled job: wait in the queue, unless the customer is on
+        the line with us; then their call decides (see ``call_ended``)."""
+        if self.jobs.get(job.number) is not job or job.phase != "scheduled":
+            return
+        if self.on_line.get(job.number):
+            self.sb.decide(f"callback:{job.number}", now, "callback",
+                           f"the chosen time came while {job.number} is on the line: "
+                           "calling back if that call ends unanswered")
+            return
+        self._enqueue(job, job.joined, now)
+
+    def call_started(self, call: Call) -> None:
+        """An inbound call arrived: its number is on the line until ``call_ended``."""
+        if call.caller:
+            self.on_line[call.caller] = self.on_line.get(call.caller, 0) + 1
+
+    def call_ended(self, call: Call, now: float) -> None:
+        """An inbound call is over. A callback whose chosen time came meanwhile goes ahead
+        now (had the call been answered, the job would have been cancelled then)."""
+        number = call.caller
+        if not number:
+            return
+        left = self.on_line.get(number, 0) - 1
+        if left > 0:
+            self.on_line[number] = left
+            return
+        self.on_line.pop(number, None)
+        job = self.jobs.get(number)
+        if job is None or job.phase != "scheduled" or now < job.joined:
+            return
+        self.sb.decide(f"callback:{number}", now, "callback",
+                       f"{number}'s call ended unanswered: calling back as chosen")
+        self._enqueue(job, job.joined, now)
 
     def _enqueue(self, job: CallbackJob, joined: float, now: float) -> None:
         if self.jobs.get(job.number) is not job:

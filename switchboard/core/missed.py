@@ -28,7 +28,6 @@ class MissedCalls:
         if number in self.lost:
             self.lost.discard(number)
             self.sb.out.append(c.LostChanged(number, "recovered", now, why))
-        self.sb.callbacks.cancel_for(number, now, f"{why}")
 
     def follow_up(self, call: Call, reason: str, now: float) -> None:
         """M1-M3, M5: lost list, notifications, CRM task, auto-callback."""

@@ -243,6 +243,7 @@ class Switchboard:
         call.known = caller in self.known or any(
             self.lists.contains(name, caller) for name in self._white_lists)
         self.calls[call.id] = call
+        self.callbacks.call_started(call)
         if number is None:
             self.decide(call.id, now, "number", f"no number {ev.dialed} configured")
             self.out.append(c.Reject(call.id, 404, "Not Found"))
@@ -443,6 +444,9 @@ class Switchboard:
             self.decide(call.id, now, "bridge", f"connected to {leg.agent_id or leg.address}",
                         details={"wait": round(call.wait, 3)})
         self.missed.served(call.caller, now, "served")
+        # A callback still owed to this customer (waiting, or for a time they chose) has no
+        # purpose any more (B4).
+        self.callbacks.cancel_for(call.caller, now, "the customer called in and was answered")
 
     # ------------------------------------------------------------------ leg events
 
@@ -672,3 +676,4 @@ class Switchboard:
         ))
         if outcome == "missed" and reason not in _NOT_MISSED:
             self.missed.follow_up(call, reason, now)
+        self.callbacks.call_ended(call, now)

@@ -443,3 +443,104 @@ def test_a_duplicate_callback_request_makes_no_second_job() -> None:
         (None, "agent", "201"), (None, "number", CALLER)]
     assert of(c.CallbackFinished, d.log) == [
         c.CallbackFinished(CALLER, "connected", at + 8, "201", 1)]
+
+
+# ---------------------------------------------------------------- a chosen time, B4
+
+
+SLOTS = config("""
+    timezone: Europe/Kyiv
+    country: UA
+    numbers:
+      - {number: "+380443904000", scheme: main}
+    agents:
+      - {id: "201"}
+      - {id: "202"}
+    schemes:
+      main:
+        rules:
+          - name: all
+            steps:
+              - queue: sales
+    queues:
+      sales:
+        strategy: linear
+        members: ["201", "202"]
+        ring_timeout: 15
+        wrapup: 0
+        whisper: {wait_time: false}
+    callback_slots: {queue: sales}
+    missed: {crm_task: false, agent_timeout: 20, customer_timeout: 30}
+""")
+SHOP = "+380443904000"
+SLOT = kyiv(2026, 11, 23, 15, 0)
+
+
+def both_busy(d: Driver, at: float) -> None:
+    """201 and 202 (linear: 201 first) answer other customers' calls b1 and b2."""
+    for call_id, caller in (("b1", OTHER), ("b2", LATER)):
+        out = d.send(e.CallArrived(call_id, SHOP, caller), at=at)
+        d.answer(legs(out)[0].leg_id)
+
+
+def test_customer_answered_before_the_chosen_time_cancels_the_callback() -> None:
+    d = Driver(SLOTS)
+    d.send(e.CallbackRequested(7, CALLER, SLOT))
+    out = d.send(e.CallArrived("a", SHOP, CALLER), at=T + 60)
+    out = d.answer(d.ringing(out)["201"])
+    assert decisions(out, f"callback:{CALLER}") == [
+        "cancelled: the customer called in and was answered"]
+    assert of(c.CallbackFinished, out) == [c.CallbackFinished(CALLER, "cancelled", T + 60)]
+    d.send(e.CallerHungUp("a"), at=T + 200)
+    assert d.advance(SLOT - d.now + 600) == [], "nothing rings at the chosen time"
+    assert d.sb.next_deadline() is None
+
+
+def test_customer_on_the_line_when_the_chosen_time_comes_gets_no_second_ring() -> None:
+    """The customer waits in the queue when their chosen time comes: the callback does not
+    join beside them (a free agent would ring for it and dial a number that is busy talking
+    to us); it waits for their call, and goes ahead when that call ends unanswered."""
+    d = Driver(SLOTS)
+    d.send(e.CallbackRequested(7, CALLER, SLOT))
+    both_busy(d, at=SLOT - 100)
+    d.send(e.CallArrived("a", SHOP, CALLER), at=SLOT - 60)
+    out = d.advance(60)
+    assert out == [c.Decision(f"callback:{CALLER}", SLOT, "callback",
+                              f"the chosen time came while {CALLER} is on the line: "
+                              "calling back if that call ends unanswered")]
+    out = d.send(e.CallerHungUp("b2"), at=SLOT + 20)
+    assert [(r.call_id, t.agent_id) for r in of(c.Ring, out) for t in r.legs] == [("a", "202")]
+    a_leg = d.ringing(out)["202"]
+    out = d.send(e.CallerHungUp("b1"), at=SLOT + 25)
+    assert of(c.Ring, out) == [], "201 is free, and no callback rings it beside the call"
+
+    out = d.send(e.CallerHungUp("a"), at=SLOT + 30)  # gave up waiting: the callback holds
+    job = d.sb.callbacks.jobs[CALLER].id
+    rung = legs(out)
+    assert follow_up(out) == [
+        c.CancelRing((a_leg,)),
+        c.CallFinished("a", SHOP, CALLER, SLOT - 60, SLOT + 30, "missed", "abandoned",
+                       queue="sales", wait=90.0, rule="all"),
+        c.LostChanged(CALLER, "lost", SLOT + 30, "abandoned"),
+        c.Ring(None, (c.LegTarget(rung[0].leg_id, "agent", "201", "201"),), CALLER, 20.0, job),
+    ]
+    assert decisions(out, f"callback:{CALLER}") == [
+        f"{CALLER}'s call ended unanswered: calling back as chosen",
+        "queue sales (linear): ring 201"]
+
+
+def test_customer_on_the_line_at_the_chosen_time_and_then_answered_is_not_called_back() -> None:
+    d = Driver(SLOTS)
+    d.send(e.CallbackRequested(7, CALLER, SLOT))
+    both_busy(d, at=SLOT - 100)
+    d.send(e.CallArrived("a", SHOP, CALLER), at=SLOT - 60)
+    d.advance(60)
+    a_leg = d.ringing(d.send(e.CallerHungUp("b1"), at=SLOT + 20))["201"]
+    assert of(c.Ring, d.send(e.CallerHungUp("b2"), at=SLOT + 22)) == [], "202 rings for nobody"
+    d.now = SLOT + 25
+    out = d.answer(a_leg)
+    assert of(c.CallbackFinished, out) == [c.CallbackFinished(CALLER, "cancelled", SLOT + 25)]
+    d.send(e.CallerHungUp("a"), at=SLOT + 80)
+    assert of(c.Ring, d.advance(600)) == []
+    assert [r for r in of(c.Ring, d.log) if r.call_id is None] == [], "never dialled"
+    assert CALLER not in d.sb.callbacks.jobs
