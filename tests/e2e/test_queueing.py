@@ -120,6 +120,36 @@ def test_a_caller_who_hangs_up_while_queued_cancels_the_ringing_agent(tmp_path: 
     assert [e["caller"] for e in events(answers_log, "invite")] == ["+380671110022"]
 
 
+def test_a_caller_who_hangs_up_while_waiting_with_every_agent_busy_is_never_rung(
+        tmp_path: Path) -> None:
+    config = write_config(tmp_path, ONE_AGENT_QUEUE + agents_yaml("201"))
+    agent_log = tmp_path / "agent.log"
+    logs = {name: tmp_path / f"caller_{name}.log" for name in ("a", "b", "c")}
+    numbers = {"a": "+380671110031", "b": "+380671110032", "c": "+380671110033"}
+    with switchboard(config) as (port, proc):
+        agent_port = free_udp_port()
+        agent = start_agent("agent_answers.xml", agent_port, agent_log, "-m", "2")
+        callers = []
+        try:
+            register_agent("201", port, agent_port)
+            # A talks for about 3 s; B waits 1 s (music) and hangs up; C waits for the agent
+            # (C hangs up 6 s after its answer, so about 3 s after it reached the agent).
+            callers.append(start_caller(port, "100", numbers["a"], logs["a"], 3000))
+            wait_for(agent_log, "ack", 1, timeout=5)
+            callers.append(start_caller(port, "100", numbers["b"], logs["b"], 1000))
+            finished(callers[-1], "caller b, who gives up while waiting")
+            callers.append(start_caller(port, "100", numbers["c"], logs["c"], 6000))
+            for name, caller in zip("ac", (callers[0], callers[2]), strict=True):
+                finished(caller, f"caller {name}")
+            finished(agent, "agent", timeout=10)
+        finally:
+            stop(agent, *callers)
+        drains_at_once(proc)
+
+    rung = [e["caller"] for e in events(agent_log, "invite")]
+    assert rung == [numbers["a"], numbers["c"]], f"B left the queue: never rung ({rung})"
+
+
 def test_the_fourth_call_on_a_three_channel_number_is_refused_486(tmp_path: Path) -> None:
     # No agent registers: accepted calls wait in the queue with music, holding a channel.
     config = write_config(tmp_path, agents_yaml("201") + """\

@@ -6,8 +6,9 @@ caller whose codecs we do not have, and a trunk given by its name."""
 from __future__ import annotations
 
 import asyncio
+import hashlib
 
-from switchboard.sip.auth import authorize, challenges_in
+from switchboard.sip.auth import Credentials, authorize, challenges_in
 from switchboard.sip.message import Request, make_response, parse
 from switchboard.sip.transaction import Timers
 
@@ -493,6 +494,32 @@ def test_a_trunk_that_never_answers_hands_the_leg_to_the_next_one_after_timer_b(
         dests = {s.dest for s in h.sent
                  if isinstance(s.message, Request) and s.message.method == "INVITE"}
         assert dests == {("127.0.0.1", 5098), ("127.0.0.1", 5099)}
+        await h.app.close()
+
+    asyncio.run(scenario())
+
+
+def test_a_trunk_proxy_challenge_407_is_answered_with_proxy_authorization() -> None:
+    async def scenario() -> None:
+        h = Harness(text=TWO_TRUNKS.replace("{name: first, host: 127.0.0.1, port: 5098,",
+                                            "{name: first, host: 127.0.0.1, port: 5098, "
+                                            "username: u1, password: pw1,"))
+        await h.receive(invite("c1", body=sdp(40002)))
+        first = h.requests("INVITE")[0]
+        challenge = make_response(first, 407, to_tag="t1", headers=[(
+            "Proxy-Authenticate", 'Digest realm="carrier", nonce="n0nce", qop="auth"')])
+        await h.receive(challenge.serialize(), ("127.0.0.1", 5098))
+        retry = h.requests("INVITE")[-1]
+        assert retry.cseq.seq == 2 and retry.headers.get("Authorization") is None
+        creds = Credentials.parse(retry.headers.get("Proxy-Authorization") or "")
+        # RFC 7616 (MD5, qop=auth), computed here independently of switchboard.sip.auth.
+        def md5(text: str) -> str:
+            return hashlib.md5(text.encode()).hexdigest()
+        ha1 = md5("u1:carrier:pw1")
+        ha2 = md5(f"INVITE:{creds.uri}")
+        expected = md5(f"{ha1}:n0nce:{creds.nc}:{creds.cnonce}:auth:{ha2}")
+        assert (creds.username, creds.realm, creds.uri) == ("u1", "carrier", str(first.uri))
+        assert creds.response == expected
         await h.app.close()
 
     asyncio.run(scenario())
