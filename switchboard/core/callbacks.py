@@ -257,6 +257,7 @@ class CallbackManager:
             if not entry.legs:
                 if entry.ring_timer is not None:
                     entry.ring_timer.cancel()
+                job.phase = "waiting"
                 sb.queues.dirty = True
 
     def leg_hung_up(self, leg: Leg, now: float) -> None:

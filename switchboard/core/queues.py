@@ -127,9 +127,10 @@ class QueueManager:
             return self._refused(call, q, "empty", now)
         joined = now
         job = sb.callbacks.jobs.get(call.caller)
-        if job is not None and job.queue == name and job.phase == "waiting":
-            # B4: the customer called in while a callback kept their place (in the queue, or
-            # in the pause before dialling them again): take that place, once.
+        if job is not None and job.queue == name and job.phase in ("waiting", "ringing_agent"):
+            # B4: the customer called in while a callback kept their place (in the queue, an
+            # agent being rung for it, or in the pause before dialling them again): take that
+            # place, once; an agent rung for the job is rung again for the call.
             joined = min(joined, job.joined)
             priority = max(priority, job.priority)
             sb.callbacks.cancel(job, now, "customer called in and took the callback's place")
@@ -372,6 +373,8 @@ class QueueManager:
             agent.leg_id = leg_id
             targets.append(c.LegTarget(leg_id, "agent", agent.id, agent.id))
         q.cursor.last_rung = q.index[agents[-1].id]
+        if job is not None:
+            job.phase = "ringing_agent"
         caller_id = call.raw_caller if call is not None else (job.number if job else "")
         # One agent rung: their own ring timeout wins; ring-all uses the queue's (a callback
         # job's agents ring for missed.agent_timeout, M1).
@@ -413,6 +416,8 @@ class QueueManager:
         channel = entry.call.id if entry.call is not None else f"callback:{entry.job.number}"  # type: ignore[union-attr]
         sb.decide(channel, now, "queue", f"no answer from {', '.join(names)}", tried=tuple(names))
         sb.cancel_legs(legs, now)
+        if entry.job is not None:
+            entry.job.phase = "waiting"
         self.dirty = True
 
     def leg_answered(self, call: Call, leg: Leg, now: float) -> None:

@@ -145,6 +145,8 @@ class CallbackJob:
     agent_leg: str | None = None
     customer_leg: str | None = None
     agent_id: str | None = None
+    # scheduled (before a chosen time), waiting (in the queue, or pausing before the next
+    # try), ringing_agent, dialing_customer (the agent answered), connected
     phase: Literal["scheduled", "waiting", "ringing_agent", "dialing_customer", "connected"] = (
         "scheduled"
     )

@@ -234,6 +234,74 @@ def test_caller_served_while_the_auto_callback_waits_cancels_it() -> None:
                                                        "callback", 12.0, T + 22)
 
 
+SPLIT = config("""
+    timezone: Europe/Kyiv
+    country: UA
+    numbers:
+      - {number: "100", scheme: main}
+    agents:
+      - {id: "201"}
+      - {id: "202"}
+    schemes:
+      main:
+        rules:
+          - name: all
+            steps:
+              - queue: sales
+    queues:
+      sales: {members: ["202"], ring_timeout: 15, wrapup: 0, whisper: {wait_time: false}}
+      callbacks: {members: ["201"], ring_timeout: 15, wrapup: 0}
+    missed: {crm_task: false, auto_callback: true, callback_queue: callbacks, agent_timeout: 25}
+""")
+
+
+def test_the_job_is_ringing_agent_while_its_agent_rings_and_waiting_again_after() -> None:
+    d = Driver(SPLIT)
+    d.send(e.AgentStatusChanged("202", "break"))
+    miss(d, "c1", at=T + 5)  # nobody to ring in sales; the callback rings 201
+    job = d.sb.callbacks.jobs[CALLER]
+    assert (job.phase, list(d.ringing())) == ("ringing_agent", ["201"])
+    d.advance(25)  # 201 does not answer
+    assert job.phase == "waiting"
+    d.advance(2)  # rung again after the queue's retry pause; this time 201 rejects
+    assert job.phase == "ringing_agent"
+    d.send(e.LegFailed(legs(d.log)[-1].leg_id, "busy"), at=T + 40)
+    assert job.phase == "waiting"
+
+
+def test_customer_answered_elsewhere_while_the_callback_rings_its_agent_cancels_the_ring() -> None:
+    d = Driver(SPLIT)
+    d.send(e.AgentStatusChanged("202", "break"))
+    miss(d, "c1", at=T + 5)
+    job_leg = d.ringing()["201"]
+    assert d.sb.callbacks.jobs[CALLER].phase == "ringing_agent"
+    d.send(e.AgentStatusChanged("202", "available"), at=T + 10)
+    out = d.send(e.CallArrived("c2", "100", CALLER), at=T + 12)  # 202 rings in sales
+    out = d.answer(d.ringing(out)["202"])
+    assert follow_up(out)[-3:] == [
+        c.LostChanged(CALLER, "recovered", T + 12, "served"),
+        c.CancelRing((job_leg,)),
+        c.CallbackFinished(CALLER, "cancelled", T + 12, None, 0),
+    ]
+    assert d.sb.agents["201"].state == "idle"
+    assert CALLER not in d.sb.callbacks.jobs
+
+
+def test_customer_joining_the_queue_while_the_callback_rings_its_agent_takes_its_place() -> None:
+    d = Driver(FAIR)
+    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
+    out = d.send(e.DigitsReceived("a", "1"), at=T + 12)  # 201 was ringing for a
+    d.finish_prompt("a", out)
+    job_leg = d.ringing()["201"]
+    assert d.sb.callbacks.jobs[CALLER].phase == "ringing_agent"
+    out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 20)
+    assert of(c.CallbackFinished, out) == [c.CallbackFinished(CALLER, "cancelled", T + 20)]
+    assert of(c.CancelRing, out) == [c.CancelRing((job_leg,))]
+    assert [r.call_id for r in of(c.Ring, out)] == ["a2"]
+    assert of(c.QueueExited, d.answer(d.ringing(out)["201"]))[-1] == c.QueueExited(
+        "a2", "sales", "answered", 10.0, T + 20)
+
+
 # ---------------------------------------------------------------- B4
 
 
