@@ -723,7 +723,10 @@ class SipApp(HoldMixin, TrunkMixin):
                 await self._carry_out(command)
             except Exception:  # the worker must not die: every later call depends on it
                 log.exception("could not carry out %r", command)
-            self._pump()
+            try:
+                self._pump()  # what the command queued goes out, even if it failed midway
+            except Exception:
+                log.exception("could not send what %r queued", command)
 
     async def _carry_out(self, cmd: Action) -> None:
         if isinstance(cmd, c.Answer):
