@@ -38,7 +38,7 @@ class CallbackManager:
             return None
         sb = self.sb
         start = at if at is not None and at > now else now
-        job = CallbackJob(f"cb{sb.next_id()}", number, queue, now,
+        job = CallbackJob(f"cb{sb.next_id()}", number, queue,
                           start + sb.config.missed.give_up_after, reason, priority, dialed=dialed,
                           joined=joined if start <= now else start)
         self.jobs[number] = job

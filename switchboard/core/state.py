@@ -84,10 +84,7 @@ class AgentRuntime:
     state: AgentState = "idle"
     leg_id: str | None = None
     idle_since: float = 0.0
-    calls_taken: int = 0
-    talk_time: float = 0.0
     talk_started: float = 0.0
-    wrapup_timer: Timer | None = None
     queues: list[str] = field(default_factory=list)
     reason: str | None = "not registered"  # why not free (shifts aside); None when free
     id: str = ""
@@ -137,7 +134,6 @@ class CallbackJob:
     id: str
     number: str
     queue: str
-    created: float
     give_up_at: float
     reason: str
     priority: int = 0
@@ -200,7 +196,6 @@ class Call:
     ivr: str | None = None
     ivr_tries: int = 0
     voicemail: str | None = None
-    recorded: bool = False
     crm_owner: str | None = None
     counted_channel: bool = False
     ended: bool = False

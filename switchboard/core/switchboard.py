@@ -178,16 +178,11 @@ class Switchboard:
         return None
 
     def agent_done(self, agent: AgentRuntime, now: float, wrapup: float) -> None:
-        """An agent's call ended: account talk time, then wrap-up, then idle."""
-        if agent.state == "talking":
-            agent.talk_time += now - agent.talk_started
-            agent.calls_taken += 1
+        """An agent's call ended: wrap-up, then idle."""
         if wrapup > 0:
             self.set_agent_state(agent, "wrapup", now)
             agent.leg_id = None
-            agent.wrapup_timer = self.later(
-                now + wrapup, lambda t: self.set_agent_state(agent, "idle", t)
-            )
+            self.later(now + wrapup, lambda t: self.set_agent_state(agent, "idle", t))
         else:
             self.set_agent_state(agent, "idle", now)
 
