@@ -454,14 +454,31 @@ class QueueManager:
             self.dirty = True
             if call.phase == "whisper":
                 call.phase = "queued"
-                # _exit waits while an agent hears the whisper; if the wait ran out meanwhile
-                # (the max_wait timer fired and is gone) or the last agent logged out, the
-                # caller leaves now.
-                cfg = self.queues[entry.queue].cfg
-                if cfg.max_wait is not None and now >= entry.joined + cfg.max_wait:
-                    self._exit(call, "timeout", now)
-                elif cfg.leave_when_empty and not self._anyone_logged_in(self.queues[entry.queue]):
-                    self._exit(call, "empty", now)
+                self._exits_held_back(call, entry, now)
+
+    def hold_exit_key(self, call: Call, digit: str) -> None:
+        """The caller pressed a key while an agent hears the whisper: an agent is about to
+        take the call, so the exit key waits for the whisper's end (see _exits_held_back)."""
+        assert call.entry is not None
+        key = self.queues[call.entry.queue].cfg.exit_key
+        if key is not None and key.digit == digit:
+            call.held_exit_key = digit
+
+    def _exits_held_back(self, call: Call, entry: QueueEntry, now: float) -> None:
+        """The whisper failed and the caller waits again: every way out of the queue that
+        came while the agent heard it, and was held back then, is taken now. In order: the
+        caller's own exit key, the max_wait deadline (its one-shot timer fired and is
+        gone), the last member logging out with leave_when_empty. max_length and join_empty
+        only apply when joining: the caller never left the queue."""
+        q = self.queues[entry.queue]
+        cfg = q.cfg
+        digit, call.held_exit_key = call.held_exit_key, None
+        if digit is not None:
+            self.exit_key(call, digit, now)
+        elif cfg.max_wait is not None and now >= entry.joined + cfg.max_wait:
+            self._exit(call, "timeout", now)
+        elif cfg.leave_when_empty and not self._anyone_logged_in(q):
+            self._exit(call, "empty", now)
 
     def answered(self, call: Call, leg: Leg, now: float) -> None:
         """The bridge happened: the caller leaves the queue as answered."""
@@ -471,6 +488,7 @@ class QueueManager:
         entry.legs = []
         self.leave(entry, "answered", now)
         call.entry = None
+        call.held_exit_key = None  # pressed during the whisper: connected instead
         wait = now - entry.joined
         for est in q.estimators:
             est.observe_answered(wait)

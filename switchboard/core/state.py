@@ -190,6 +190,7 @@ class Call:
     timers: list[Timer] = field(default_factory=list)  # announce / advert / max_wait / misc
     music_on: bool = False
     collecting: bool = False
+    held_exit_key: str | None = None  # pressed while an agent heard the whisper
     gotos: int = 0
     informational: bool = False  # chose an IVR branch that only plays recordings
     digit_timer: Timer | None = None

@@ -591,6 +591,8 @@ class Switchboard:
             self.ivr.digit(call, ev.digits[0], now)
         elif call.phase == "queued" and call.entry is not None:
             self.queues.exit_key(call, ev.digits[0], now)
+        elif call.phase == "whisper" and call.entry is not None:
+            self.queues.hold_exit_key(call, ev.digits[0])
 
     # ------------------------------------------------------------------ agents
 

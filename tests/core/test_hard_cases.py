@@ -245,3 +245,58 @@ def test_the_last_agent_logging_out_during_a_whisper_that_fails_empties_the_queu
     out = d.send(e.LegHungUp(leg))
     assert one(c.QueueExited, out).reason == "empty"
     assert one(c.CallFinished, out).reason == "empty"
+
+
+EXIT_KEY = (TEXT % "linear").replace(
+    "wrapup: 0,", "wrapup: 0, exit_key: {digit: '1', action: voicemail, voicemail: box},"
+) + "voicemail: {box: {}}\n"
+
+
+def test_the_exit_key_pressed_during_a_whisper_that_fails_is_taken_then() -> None:
+    """The caller presses 1 (voicemail) while 201 hears the whisper: an agent is about to
+    take the call, so the key waits; 201 hangs up before the bridge: the caller leaves by
+    the key they pressed, instead of waiting on as if they had not."""
+    d = Driver(config(EXIT_KEY))
+    d.send(e.AgentStatusChanged("202", "break"))
+    d.arrive("c1")
+    leg = d.ringing()["201"]
+    d.now += 10
+    assert one(c.Whisper, d.send(e.LegAnswered(leg)))
+    assert d.send(e.DigitsReceived("c1", "1")) == []
+    d.now += 2
+    out = d.send(e.LegHungUp(leg))
+    assert one(c.QueueExited, out) == c.QueueExited("c1", "q", "exit_key", 12.0, d.now)
+    assert kinds(out) == ["StopPlay", "Play"]
+    assert one(c.Play, out).prompts == (c.Prompt("voicemail_greeting"), c.Prompt("voicemail_beep"))
+    assert of(c.Ring, out) == []
+
+
+def test_the_exit_key_pressed_during_a_whisper_that_succeeds_is_forgotten() -> None:
+    d = Driver(config(EXIT_KEY))
+    d.send(e.AgentStatusChanged("202", "break"))
+    d.arrive("c1")
+    leg = d.ringing()["201"]
+    whisper = one(c.Whisper, d.send(e.LegAnswered(leg)))
+    d.send(e.DigitsReceived("c1", "2"))  # not the exit key: nothing to remember
+    d.send(e.DigitsReceived("c1", "1"))
+    out = d.send(e.PromptFinished(leg, whisper.play_id))
+    assert one(c.Bridge, out) == c.Bridge("c1", leg)
+    assert one(c.QueueExited, out).reason == "answered"
+    assert d.send(e.DigitsReceived("c1", "1")) == [], "bridged: keys are the agent's business"
+    out = d.send(e.CallerHungUp("c1"))
+    assert one(c.CallFinished, out).reason == "answered"
+
+
+def test_a_key_pressed_during_the_whisper_wins_over_a_max_wait_that_passed_meanwhile() -> None:
+    """Both ways out came while 201 heard the whisper; the caller's own choice is taken."""
+    d = Driver(config(EXIT_KEY.replace("wrapup: 0,", "wrapup: 0, max_wait: 30,")))
+    d.send(e.AgentStatusChanged("202", "break"))
+    d.arrive("c1")
+    leg = d.ringing()["201"]
+    d.now += 29
+    assert one(c.Whisper, d.send(e.LegAnswered(leg)))
+    assert not of(c.QueueExited, d.advance(2)), "the whisper goes on past max_wait"
+    d.send(e.DigitsReceived("c1", "1"))
+    out = d.send(e.LegHungUp(leg))
+    assert one(c.QueueExited, out) == c.QueueExited("c1", "q", "exit_key", 31.0, d.now)
+    assert one(c.Play, out).prompts[0] == c.Prompt("voicemail_greeting")
