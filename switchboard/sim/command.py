@@ -14,6 +14,7 @@ from rich.table import Table
 
 from switchboard.config.check import load_checked
 from switchboard.config.loader import ConfigError, demo_config_path
+from switchboard.sim.kpi import UNDER_ANNOUNCED_BY
 from switchboard.sim.simulator import SimulationError, run_simulation
 
 
@@ -109,6 +110,8 @@ def _summary(k: dict[str, Any], label: str, seed: int) -> Table:
     for name, acc in k["eta_accuracy"].items():
         if acc["n"]:
             rows.append((f"ETA error, {name}", f"{_secs(acc['mae'])}  (n={acc['n']})"))
+            rows.append((f"ETA under-announced > {UNDER_ANNOUNCED_BY:g} s, {name}",
+                         f"{_pct(acc['under_announced'])}  (of {acc['callers']} callers)"))
     rows.append(("speed", f"{k['events_per_second']:,.0f} events/s, "
                           f"{k['calls_per_second']:,.0f} calls/s" if k["events_per_second"]
                  else "-"))

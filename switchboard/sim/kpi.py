@@ -15,7 +15,12 @@ Definitions:
 - occupancy: time talking or in wrap-up / time logged in and available (registered, status
   available, and on shift when the agent has a schedule).
 - ETA accuracy: for every EtaEstimated of a caller who was then answered,
-  |estimate - (answered_at - announced_at)|, averaged per estimator.
+  |estimate - (answered_at - announced_at)|, averaged per estimator (``mae``; ``bias`` the
+  signed mean, ``n`` the announcements). Callers who hang up are censored (their real
+  wait is unknown), and they are mostly the long waits a too-low estimate gets most
+  wrong, so the MAE flatters such an estimator. ``under_announced`` shows it: the share
+  of answered callers given at least one estimate (``callers``) who waited more than
+  ``UNDER_ANNOUNCED_BY`` (30 s) longer than one of the estimates given them.
 - lost: numbers whose last LostChanged is ``lost`` at the end of the run.
 - per queue: inbound callers only (from QueueExited); callback jobs waiting in a queue are
   counted apart in ``callback_exits``. Overall figures come from CallFinished.
@@ -42,6 +47,7 @@ from switchboard.sim.traffic import HourGrid
 DEFAULT_SL_SECONDS = 20.0
 STAFFING_TARGET = 0.8  # share of calls answered within the service-level threshold
 _CONTRACT_ESTIMATORS = ("switchboard", "moving_average")
+UNDER_ANNOUNCED_BY = 30.0  # seconds of real wait beyond an estimate that a caller notices
 _BUSY = frozenset({"talking", "wrapup"})
 
 Intervals = list[tuple[float, float]]
@@ -145,6 +151,8 @@ class KpiCollector:
         self._eta_errors: dict[str, list[float]] = defaultdict(list)
         self._eta_signed: dict[str, float] = defaultdict(float)
         self._eta_unknown: Counter[str] = Counter()
+        self._eta_callers: Counter[str] = Counter()  # answered callers given an estimate
+        self._eta_under: Counter[str] = Counter()  # ... who waited much longer than one
         # Agents: state intervals (system) and availability (world: status, registration).
         ids = [a.id for a in config.agents]
         self._state = dict.fromkeys(ids, "idle")
@@ -212,14 +220,21 @@ class KpiCollector:
             self.heat_missed[grid.weekday[i]][grid.hour[i]] += 1
         pending = self._eta_pending.pop(rec.call_id, None)
         if pending and answered and rec.answered_at is not None:
+            given: set[str] = set()
+            under: set[str] = set()
             for at, estimates in pending:
                 actual = rec.answered_at - at
                 for name, estimate in estimates.items():
                     if math.isfinite(estimate):
                         self._eta_errors[name].append(abs(estimate - actual))
                         self._eta_signed[name] += estimate - actual
+                        given.add(name)
+                        if actual - estimate > UNDER_ANNOUNCED_BY:
+                            under.add(name)
                     else:  # "no idea" (nobody staffed): kept apart, not an error of inf
                         self._eta_unknown[name] += 1
+            self._eta_callers.update(given)
+            self._eta_under.update(under)
 
     def on_queue_exited(self, rec: QueueExited) -> None:
         stats = self.per_queue.get(rec.queue)
@@ -351,6 +366,8 @@ class KpiCollector:
                 "bias": self._eta_signed[name] / len(errors) if errors else None,
                 "n": len(errors),
                 "infinite": self._eta_unknown[name],
+                "callers": self._eta_callers[name],
+                "under_announced": _ratio(self._eta_under[name], self._eta_callers[name]),
             }
         return out
 

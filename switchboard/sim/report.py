@@ -12,6 +12,8 @@ import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
+from switchboard.sim.kpi import UNDER_ANNOUNCED_BY
+
 __all__ = ["render_report"]
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
@@ -550,9 +552,12 @@ def _eta(eta: Mapping[str, Any]) -> tuple[str, str]:
     worst = max((m for m in maes.values() if m is not None), default=0.0)
     rows = []
     for name, value in eta.items():
-        mae = maes[name]
+        mae, row = maes[name], _map(value)
         bar = _inline_bar(mae / worst if mae is not None and worst > 0 else None, "#2171b5")
-        rows.append([_e(ESTIMATORS.get(name, name)), bar + _secs(mae), _int(_map(value).get("n"))])
+        under = _inline_bar(_num(row.get("under_announced")), BAD) + _pct(
+            row.get("under_announced"))
+        rows.append([_e(ESTIMATORS.get(name, name)), bar + _secs(mae), _int(row.get("n")),
+                     under])
     ours, classic = maes.get("switchboard"), maes.get("moving_average")
     note = (
         "Mean absolute error of the wait announced to callers against the wait they had; "
@@ -562,7 +567,14 @@ def _eta(eta: Mapping[str, Any]) -> tuple[str, str]:
         change = (classic - ours) / classic * 100
         better = "smaller" if change >= 0 else "larger"
         note += f" switchboard's error is {abs(change):.0f} % {better} than the moving average's."
-    return note, _table(["Estimator", "Mean abs. error", "Announcements"], rows)
+    note += (
+        f" Callers who hung up count in neither figure (their wait is unknown), which "
+        f"flatters an estimate that is too low; under-announced shows it: the share of "
+        f"answered callers who waited more than {UNDER_ANNOUNCED_BY:g} s longer than they "
+        f"were told."
+    )
+    headers = ["Estimator", "Mean abs. error", "Announcements", "Under-announced"]
+    return note, _table(headers, rows)
 
 
 def _staffing(staffing: Sequence[Any], observed: Sequence[Any]) -> str:

@@ -303,3 +303,15 @@ def test_any_json_renders_well_formed(kpis: dict[str, Any]) -> None:
     page = render_report(kpis, "fuzz")
     parse(page)
     assert_self_contained(page)
+
+
+def test_the_eta_section_shows_under_announced_callers() -> None:
+    kpis = realistic_kpis()
+    kpis["eta_accuracy"] = {
+        "switchboard": {"mae": 21.4, "n": 802, "callers": 600, "under_announced": 0.052},
+        "moving_average": {"mae": 18.0, "n": 802, "callers": 600, "under_announced": 0.318},
+    }
+    doc = parse(render_report(kpis, "t"))
+    assert "Under-announced" in doc.texts
+    assert {"5.2 %", "31.8 %"} <= set(doc.texts)
+    assert any("waited more than 30 s longer than they were told" in t for t in doc.texts)

@@ -114,3 +114,18 @@ def test_invalid_simulation_values_stop_the_simulation_at_load(tmp_path: Path) -
     assert result.output.startswith(
         f"{config}:19: simulation.traffic[0].calls_per_hour: 23 values; give 24 values")
     assert "Traceback" not in result.output
+
+
+def test_eta_figures_per_estimator_in_the_json_and_the_table(tmp_path: Path) -> None:
+    config = tmp_path / "announce.yaml"
+    config.write_text(SMALL.replace(  # one agent for 20 calls of 2 min an hour: callers wait
+        '    members: ["201", "202"]\n',
+        '    members: ["201"]\n    announce: {first_after: 5, every: 20}\n'))
+    out = tmp_path / "kpis.json"
+    result = CliRunner().invoke(app, ["simulate", "--config", str(config), "--json", str(out)])
+    assert result.exit_code == 0, result.output
+    eta = json.loads(out.read_text())["eta_accuracy"]
+    for name in ("switchboard", "moving_average"):
+        assert set(eta[name]) == {"mae", "bias", "n", "infinite", "callers", "under_announced"}
+        assert eta[name]["callers"] > 0 and 0 <= eta[name]["under_announced"] <= 1
+    assert "ETA under-announced > 30 s, switchboard" in result.stdout
