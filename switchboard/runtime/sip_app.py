@@ -336,6 +336,11 @@ class SipApp(HoldMixin, TrunkMixin):
                 self.setting_up.discard(dialog.call_id)  # answered and acknowledged
             return
         assert ev.key is not None
+        required = [tag for value in req.headers.get_all("Require") for tag in value.split(",")
+                    if tag.strip()] if method != "CANCEL" else []
+        if required:  # we support no SIP extension a request may require (RFC 3261 §8.2.2.3)
+            self._answer(ev, 420, headers=[("Unsupported", ", ".join(t.strip() for t in required))])
+            return
         if method == "REGISTER":
             self._on_register(ev)
         elif method == "INVITE":

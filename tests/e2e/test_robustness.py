@@ -286,6 +286,17 @@ CASES = [
     Case("INVITE whose SDP offers only G.729",
          _request("INVITE", body=SDP.format(payloads="18", rtpmap="a=rtpmap:18 G729/8000")),
          frozenset({488})),
+    Case("INVITE whose Contact lacks its '>' (parsed when the dialog is made)",
+         _request("INVITE", body=SDP.format(payloads="0", rtpmap="a=rtpmap:0 PCMU/8000"))
+         .replace(b"Contact: <sip:+380671110050@127.0.0.1:{me}>",
+                  b"Contact: <sip:+380671110050@127.0.0.1:{me}"), frozenset({400})),
+    Case("REGISTER whose Authorization has no response (parsed when checked)",
+         _request("REGISTER", extra='Authorization: Digest username="201"')
+         .replace(b"To: <sip:100@", b"To: <sip:201@"), frozenset({400})),
+    Case("INVITE that requires an extension (100rel)",
+         _request("INVITE", extra="Require: 100rel",
+                  body=SDP.format(payloads="0", rtpmap="a=rtpmap:0 PCMU/8000")),
+         frozenset({420})),
     Case("binary noise", bytes(range(256)) * 4, frozenset({None})),
     Case("a SIP-looking line and noise", b"INVITE \xff\xfe\x00 SIP/2.0\r\n\x00\x01",
          frozenset({None})),
