@@ -429,6 +429,18 @@ class Whisper(Model):
     number_name: bool = True
 
 
+class Eta(Model):
+    """How a queue's estimated wait is worked out (Q3, B3)."""
+
+    default_handling: float = Field(
+        default=180,
+        gt=0,
+        le=86400,
+        description="Seconds per call (talk + wrap-up) assumed until the queue has handled "
+        "5 calls of its own",
+    )
+
+
 class ExitKey(Model):
     digit: str = Field(pattern=r"^[0-9*#]$")
     action: Literal["voicemail", "callback"] = "callback"
@@ -458,6 +470,7 @@ class Queue(Model):
     join_empty: bool = Field(default=True, description="Join when no agent is logged in")
     leave_when_empty: bool = Field(default=False, description="Leave when all agents log out")
     announce: Announce | None = None
+    eta: Eta = Field(default_factory=Eta)
     adverts: Adverts | None = None
     music: str | None = Field(
         default="music_on_hold",

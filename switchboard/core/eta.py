@@ -19,6 +19,8 @@ from itertools import accumulate
 from operator import add
 from typing import Protocol
 
+from switchboard.config.model import Eta
+
 
 class EtaEstimator(Protocol):
     """Estimates one queue's waiting times; fed with that queue's answered and handled calls."""
@@ -41,6 +43,12 @@ class EtaEstimator(Protocol):
         that call started; ``waited``: this caller's wait so far.
         """
         ...
+
+
+def queue_estimators(settings: Eta) -> list[EtaEstimator]:
+    """One queue's estimators, each fed with that queue's calls. The one named
+    ``switchboard`` is announced; every one is recorded in ``EtaEstimated``."""
+    return [ProjectionEstimator(settings.default_handling), MovingAverageEstimator()]
 
 
 class MovingAverageEstimator:

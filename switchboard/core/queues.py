@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING
 
 from switchboard.config.model import Queue, RingStrategy
 from switchboard.core import commands as c
-from switchboard.core.eta import EtaEstimator, MovingAverageEstimator, ProjectionEstimator
+from switchboard.core.eta import EtaEstimator, queue_estimators
 from switchboard.core.state import (
     AgentRuntime,
     Call,
@@ -52,7 +52,7 @@ class QueueRuntime:
         self.unavailable: dict[str, str] = {}
         self.entries: list[QueueEntry] = []
         self.cursor = QueueCursor(members=members)
-        self.estimators: list[EtaEstimator] = [ProjectionEstimator(), MovingAverageEstimator()]
+        self.estimators: list[EtaEstimator] = queue_estimators(cfg.eta)
 
 
 def _resolve_members(sb: Switchboard, cfg: Queue) -> tuple[list[str], dict[str, int]]:

@@ -263,6 +263,20 @@ def test_bound_keeps_pydantic_text_and_shows_the_value(check: Check) -> None:
     )
 
 
+def test_a_queues_default_handling_time_must_be_positive_and_at_most_a_day(
+        check: Check) -> None:
+    name, lines = check(GOOD + "    eta: {default_handling: 0}\n")
+    assert only(lines) == (
+        f"{name}:17: queues.sales.eta.default_handling: Input should be greater than 0, got 0"
+    )
+    name, lines = check(GOOD + "    eta:\n      default_handling: 180000\n")
+    assert only(lines) == (
+        f"{name}:18: queues.sales.eta.default_handling: Input should be less than or equal "
+        "to 86400, got 180000"
+    )
+    assert check(GOOD + "    eta: {default_handling: 240}\n")[1] == []
+
+
 def test_validator_error_is_pinpointed_to_the_bad_value(check: Check) -> None:
     name, lines = check(GOOD + """\
 schedules:

@@ -452,6 +452,34 @@ queues:
     assert [x.estimates["switchboard"] for x in of(c.EtaEstimated, out)] == [180.0, 360.0, 540.0]
 
 
+def test_the_handling_time_assumed_before_any_history_is_the_queues_eta_default() -> None:
+    """queues.X.eta.default_handling: 201 is talking and nothing has been handled yet, so
+    each caller waits one assumed handling time more than the one ahead: 45, 90, 135 s."""
+    d = Driver(config("""
+timezone: Europe/Kyiv
+numbers: [{number: "100", scheme: main}]
+agents: [{id: "201"}]
+schemes:
+  main: {rules: [{name: all, steps: [{queue: sales}]}]}
+queues:
+  sales:
+    members: ["201"]
+    whisper: {wait_time: false, number_name: false}
+    announce: {first_after: 10, every: 600}
+    eta: {default_handling: 45}
+"""))
+    d.arrive("c0", caller="+380670000000")
+    talk(d, "c0", "201")
+    for i in (1, 2, 3):
+        d.arrive(f"c{i}", caller=f"+38067111111{i}")
+    out = d.advance(10)
+    assert [x.estimates for x in of(c.EtaEstimated, out)] == [
+        {"switchboard": 45.0, "moving_average": 0.0},
+        {"switchboard": 90.0, "moving_average": 0.0},
+        {"switchboard": 135.0, "moving_average": 0.0},
+    ]
+
+
 def test_a_caller_nobody_can_take_is_told_why_each_member_was_not_rung_once() -> None:
     """B1: joining with no member free gives one Decision naming every member and why."""
     d = Driver(config((BASE % ("ring_all", "")).replace(
