@@ -5,6 +5,8 @@ measured against the wait that really happened:
 
 - ``MovingAverageEstimator``: Asterisk app_queue's, the classic PBX baseline.
 - ``ProjectionEstimator``: ours; projects the queue forward from the agents' actual state.
+
+``queue_estimators`` builds each queue's list; docs/routing.md says how to add another.
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ class EtaEstimator(Protocol):
     ) -> float:
         """Seconds from now until the caller at ``position`` (1 = next) is answered.
 
-        ``free_agents``: agents idle and available for this queue now (not ringing);
+        ``free_agents``: agents available for this queue now and idle, or being rung (about
+        to take this caller or one ahead);
         ``busy_elapsed``: per agent of this queue now talking or in wrap-up, seconds since
         that call started; ``waited``: this caller's wait so far.
         """
