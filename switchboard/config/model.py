@@ -136,6 +136,10 @@ class Agent(Model):
     ring_timeout: float | None = Field(
         default=None, gt=0, description="Ring this agent this long (overrides the queue's)"
     )
+    wrapup: float | None = Field(
+        default=None, ge=0,
+        description="Seconds of wrap-up after a queue call (overrides the queue's wrapup)",
+    )
     status: Literal["available", "break", "offline"] = "available"
 
     @field_validator("id", mode="before")

@@ -272,7 +272,7 @@ class CallbackManager:
             sb.legs.pop(job.customer_leg or "", None)
             agent = sb.agents.get(job.agent_id or "")
             if agent is not None:
-                wrapup = sb.queues.config(job.queue).wrapup
+                wrapup = sb.queues.wrapup(job.queue, agent)
                 sb.queues.handled(job.queue, agent, now - agent.talk_started, wrapup)
                 sb.agent_done(agent, now, wrapup)
             if self.jobs.get(job.number) is job:

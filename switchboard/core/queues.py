@@ -110,6 +110,11 @@ class QueueManager:
     def config(self, name: str) -> Queue:
         return self.queues[name].cfg
 
+    def wrapup(self, name: str, agent: AgentRuntime) -> float:
+        """Seconds of wrap-up after a call of this queue: the agent's own, else the queue's."""
+        own = agent.config.wrapup
+        return own if own is not None else self.queues[name].cfg.wrapup
+
     # ------------------------------------------------------------------ joining, leaving
 
     def join(self, call: Call, name: str, priority: int, now: float) -> bool:

@@ -520,11 +520,12 @@ class Switchboard:
     def end_conversation(self, call: Call, now: float) -> None:
         """A bridged call is over (either side hung up; the other side was hung up)."""
         leg = self.legs.pop(call.bridged_leg or "", None)
-        wrapup = self.queues.config(call.queue).wrapup if call.queue else 0.0
         if leg is not None and leg.agent_id is not None:
             agent = self.agents[leg.agent_id]
             talk = now - agent.talk_started
+            wrapup = 0.0  # a ring step's conversation has no wrap-up
             if call.queue is not None:
+                wrapup = self.queues.wrapup(call.queue, agent)
                 self.queues.handled(call.queue, agent, talk, wrapup)
             self.agent_done(agent, now, wrapup)
         self.finish(call, "answered", "answered", now)

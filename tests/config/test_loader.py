@@ -263,6 +263,13 @@ def test_bound_keeps_pydantic_text_and_shows_the_value(check: Check) -> None:
     )
 
 
+def test_an_agents_own_wrapup_cannot_be_negative(check: Check) -> None:
+    name, lines = check(GOOD.replace("  - {id: 201}\n", "  - id: 201\n    wrapup: -1\n"))
+    assert only(lines) == (
+        f"{name}:6: agents[0].wrapup: Input should be greater than or equal to 0, got -1"
+    )
+
+
 def test_a_queues_default_handling_time_must_be_positive_and_at_most_a_day(
         check: Check) -> None:
     name, lines = check(GOOD + "    eta: {default_handling: 0}\n")
