@@ -140,6 +140,11 @@ class Agent(Model):
         default=None, ge=0,
         description="Seconds of wrap-up after a queue call (overrides the queue's wrapup)",
     )
+    retry: float | None = Field(
+        default=None, ge=0,
+        description="Seconds this agent is not rung after letting a queue ring go unanswered "
+        "(no answer, busy, rejected); unset or 0: no pause",
+    )
     status: Literal["available", "break", "offline"] = "available"
 
     @field_validator("id", mode="before")

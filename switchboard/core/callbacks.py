@@ -254,6 +254,7 @@ class CallbackManager:
         entry = job.entry
         if entry is not None and leg.id in entry.legs:
             entry.legs.remove(leg.id)
+            sb.queues.unanswered(leg.agent_id, reason, now)
             if not entry.legs:
                 if entry.ring_timer is not None:
                     entry.ring_timer.cancel()

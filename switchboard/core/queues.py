@@ -27,6 +27,12 @@ from switchboard.core.strategies import QueueCursor, best, rank
 if TYPE_CHECKING:
     from switchboard.core.switchboard import Switchboard
 
+# How a queue ring can end that makes the agent rest their own ``retry`` (mod_callcenter's
+# no-answer, busy and reject delays as one value). A technical failure (unavailable, error)
+# is not the person's doing; a ring cancelled because the caller left or another agent
+# answered is not either.
+_UNANSWERED = frozenset({"no_answer", "busy", "rejected"})
+
 
 class QueueRuntime:
     """One queue's live state."""
@@ -106,6 +112,15 @@ class QueueManager:
                 unavailable.pop(agent.id, None)
             else:
                 unavailable[agent.id] = agent.reason
+
+    def unanswered(self, agent_id: str | None, reason: str, now: float) -> None:
+        """A queue rang this agent, who let it go (``reason``): their own ``retry`` rest."""
+        agent = self.sb.agents.get(agent_id or "")
+        if agent is None or reason not in _UNANSWERED:
+            return
+        seconds = agent.config.retry
+        if seconds:
+            self.sb.rest(agent, seconds, f"resting {seconds:g} s after an unanswered ring", now)
 
     def config(self, name: str) -> Queue:
         return self.queues[name].cfg
@@ -417,10 +432,13 @@ class QueueManager:
             return
         sb = self.sb
         legs, entry.legs = entry.legs, []
-        names = [sb.legs[lid].agent_id or lid for lid in legs if lid in sb.legs]
+        rung = [(lid, sb.legs[lid].agent_id) for lid in legs if lid in sb.legs]
+        names = [aid or lid for lid, aid in rung]
         channel = entry.call.id if entry.call is not None else f"callback:{entry.job.number}"  # type: ignore[union-attr]
         sb.decide(channel, now, "queue", f"no answer from {', '.join(names)}", tried=tuple(names))
         sb.cancel_legs(legs, now)
+        for _, aid in rung:
+            self.unanswered(aid, "no_answer", now)
         if entry.job is not None:
             entry.job.phase = "waiting"
         self.dirty = True
@@ -452,6 +470,7 @@ class QueueManager:
         if leg.id in entry.legs:
             entry.legs.remove(leg.id)
             self.sb.decide(call.id, now, "queue", f"{leg.agent_id}: {reason}")
+            self.unanswered(leg.agent_id, reason, now)
         if not entry.legs:
             if entry.ring_timer is not None:
                 entry.ring_timer.cancel()

@@ -87,6 +87,10 @@ class AgentRuntime:
     talk_started: float = 0.0
     queues: list[str] = field(default_factory=list)
     reason: str | None = "not registered"  # why not free (shifts aside); None when free
+    # While the agent rests after a queue ring they let go unanswered (their ``retry``):
+    # why they are skipped. Not a state: resting is not work (no occupancy, no wrap-up).
+    resting: str | None = None
+    rest_timer: Timer | None = None
     id: str = ""
 
     def __post_init__(self) -> None:

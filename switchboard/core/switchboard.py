@@ -159,6 +159,8 @@ class Switchboard:
             agent.reason = "on break" if agent.status == "break" else "logged out"
         elif agent.state != "idle":
             agent.reason = agent.state
+        elif agent.resting is not None:
+            agent.reason = agent.resting
         else:
             agent.reason = None
         self.queues.agent_changed(agent)
@@ -185,6 +187,20 @@ class Switchboard:
             self.later(now + wrapup, lambda t: self.set_agent_state(agent, "idle", t))
         else:
             self.set_agent_state(agent, "idle", now)
+
+    def rest(self, agent: AgentRuntime, seconds: float, why: str, now: float) -> None:
+        """The agent is not rung for ``seconds`` (skipped with ``why``); then dispatch."""
+        if agent.rest_timer is not None:
+            agent.rest_timer.cancel()
+        agent.resting = why
+        agent.rest_timer = self.later(now + seconds, lambda t: self._rested(agent))
+        self._refresh(agent)
+
+    def _rested(self, agent: AgentRuntime) -> None:
+        agent.resting = None
+        agent.rest_timer = None
+        self._refresh(agent)
+        self.queues.dirty = True  # waiting callers may get this agent now
 
     def free_leg(self, leg_id: str, now: float) -> None:
         """Forget a leg that ended without a conversation; its agent goes back to idle."""
