@@ -270,6 +270,13 @@ def test_an_agents_own_wrapup_cannot_be_negative(check: Check) -> None:
     )
 
 
+def test_an_agents_rest_after_an_unanswered_ring_cannot_be_negative(check: Check) -> None:
+    name, lines = check(GOOD.replace("  - {id: 201}\n", "  - id: 201\n    retry: -30\n"))
+    assert only(lines) == (
+        f"{name}:6: agents[0].retry: Input should be greater than or equal to 0, got -30"
+    )
+
+
 def test_a_queues_default_handling_time_must_be_positive_and_at_most_a_day(
         check: Check) -> None:
     name, lines = check(GOOD + "    eta: {default_handling: 0}\n")

@@ -334,3 +334,36 @@ def test_max_calls_and_progress() -> None:
     k = run_simulation(config, 1, seen.append).kpis
     assert k["calls"] == 50
     assert seen == sorted(seen) and seen[-1] == 1.0 and len(seen) <= 202
+
+
+def test_an_agents_retry_spaces_the_rings_they_let_go_and_is_not_occupancy() -> None:
+    """One caller waits 590 s for one agent who never answers. With a 15 s ring, a 45 s
+    rest and then the queue's 2 s pause (the same caller) the agent is rung every 62 s,
+    10 times; without a rest every 17 s. Resting is not work: no occupancy."""
+
+    def run(retry: float | None) -> dict[str, Any]:
+        config = Config.model_validate({
+            "numbers": [{"number": "100", "scheme": "s"}],
+            "agents": [{"id": "200", "retry": retry}],
+            "schemes": {"s": {"rules": [{"name": "all", "steps": [{"queue": "q"}]}]}},
+            "queues": {"q": {
+                "members": ["200"], "ring_timeout": 15, "retry": 2, "wrapup": 0,
+                "whisper": {"wait_time": False, "number_name": False},
+            }},
+            "simulation": {
+                "max_calls": 1,
+                "traffic": [{"number": "100", "calls_per_hour": 10,
+                             "patience": {"kind": "fixed", "mean": 590},
+                             "known_callers": 0, "repeat_callers": 0}],
+                "agents": {"no_answer": 1.0},
+            },
+        })
+        k = run_simulation(config, 3).kpis
+        assert k["warnings"] == {}
+        assert (k["calls"], k["answered"], k["abandoned"]) == (1, 0, 1)
+        agent: dict[str, Any] = k["per_agent"]["200"]
+        return agent
+
+    rested = run(45)
+    assert (rested["not_answered"], rested["occupancy"]) == (10, 0.0)
+    assert run(None)["not_answered"] == 34
