@@ -30,6 +30,7 @@ class CallbackManager:
         # Numbers with inbound calls in progress, and how many: a callback is not started
         # while its customer is on the line with us (B4).
         self.on_line: dict[str, int] = {}
+        self.held: set[str] = set()  # numbers whose waiting job was held for their call
 
     def request(self, number: str, queue: str, now: float, joined: float, priority: int,
                 reason: str, dialed: str, at: float | None = None) -> CallbackJob | None:
@@ -64,10 +65,18 @@ class CallbackManager:
             return
         self._enqueue(job, job.joined, now)
 
-    def call_started(self, call: Call) -> None:
-        """An inbound call arrived: its number is on the line until ``call_ended``."""
-        if call.caller:
-            self.on_line[call.caller] = self.on_line.get(call.caller, 0) + 1
+    def call_started(self, call: Call, now: float) -> None:
+        """An inbound call arrived: its number is on the line until ``call_ended``. A job
+        waiting in a queue for that number is not given an agent meanwhile (dispatch)."""
+        number = call.caller
+        if not number:
+            return
+        self.on_line[number] = self.on_line.get(number, 0) + 1
+        job = self.jobs.get(number)
+        if job is not None and job.phase == "waiting" and number not in self.held:
+            self.held.add(number)
+            self.sb.decide(f"callback:{number}", now, "callback",
+                           f"held: {number} is on the line with us")
 
     def call_ended(self, call: Call, now: float) -> None:
         """An inbound call is over. A callback whose chosen time came meanwhile goes ahead
@@ -81,6 +90,12 @@ class CallbackManager:
             return
         self.on_line.pop(number, None)
         job = self.jobs.get(number)
+        if job is not None and job.phase == "waiting":
+            self.sb.queues.dirty = True  # dispatch skipped it while the customer was on
+            if number in self.held:
+                self.sb.decide(f"callback:{number}", now, "callback",
+                               f"{number}'s call ended unanswered: the callback goes on")
+        self.held.discard(number)
         if job is None or job.phase != "scheduled" or now < job.joined:
             return
         self.sb.decide(f"callback:{number}", now, "callback",

@@ -324,11 +324,14 @@ class QueueManager:
             order: list[QueueEntry] = queues[0].entries
         else:
             order = sorted((e for q in queues for e in q.entries), key=QueueEntry.sort_key)
+        on_line = sb.callbacks.on_line
         for entry in order:  # _ring never adds or removes entries
             if not free:
                 return
             if entry.legs or entry.retry_at > now or not entry.active:
                 continue
+            if entry.job is not None and entry.job.number in on_line:
+                continue  # B4: not while the customer is on the line with us (call_ended)
             q = self.queues[entry.queue]
             index = q.index
             if len(free) * 4 < len(index):  # a few free agents: sort them

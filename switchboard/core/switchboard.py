@@ -254,7 +254,7 @@ class Switchboard:
         call.known = caller in self.known or any(
             self.lists.contains(name, caller) for name in self._white_lists)
         self.calls[call.id] = call
-        self.callbacks.call_started(call)
+        self.callbacks.call_started(call, now)
         if number is None:
             self.decide(call.id, now, "number", f"no number {ev.dialed} configured")
             self.out.append(c.Reject(call.id, 404, "Not Found"))

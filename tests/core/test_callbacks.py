@@ -209,7 +209,8 @@ def test_two_missed_calls_from_one_number_make_one_callback_job() -> None:
     busy(d)
     miss(d, "c1", at=T + 10)
     miss(d, "c2", at=T + 30)  # missed again while the first job still waits
-    jobs = [x for x in of(c.Decision, d.log) if x.step == "callback"]
+    jobs = [x for x in of(c.Decision, d.log)
+            if x.step == "callback" and x.summary.startswith("callback to")]
     assert [x.summary for x in jobs] == [f"callback to {CALLER} via queue callbacks (missed call)"]
 
     out = d.send(e.CallerHungUp("busy"), at=T + 100)
@@ -612,3 +613,21 @@ def test_customer_on_the_line_at_the_chosen_time_and_then_answered_is_not_called
     assert of(c.Ring, d.advance(600)) == []
     assert [r for r in of(c.Ring, d.log) if r.call_id is None] == [], "never dialled"
     assert CALLER not in d.sb.callbacks.jobs
+
+
+def test_a_waiting_callback_is_held_while_the_customer_is_on_the_line_in_another_queue() -> None:
+    d = Driver(SPLIT)
+    d.send(e.AgentStatusChanged("201", "break"))
+    d.send(e.AgentStatusChanged("202", "break"))
+    miss(d, "c1", at=T + 5)  # the job waits in callbacks: 201 is on break
+    assert d.sb.callbacks.jobs[CALLER].phase == "waiting"
+    out = d.send(e.CallArrived("c2", "100", CALLER), at=T + 10)  # waits in sales (202 away)
+    assert decisions(out, f"callback:{CALLER}") == [f"held: {CALLER} is on the line with us"]
+    out = d.send(e.AgentStatusChanged("201", "available"), at=T + 20)
+    assert of(c.Ring, out) == [], "201 is not rung to call back a customer who is calling us"
+    out = d.send(e.CallerHungUp("c2"), at=T + 30)  # gives up, unanswered
+    job = d.sb.callbacks.jobs[CALLER]
+    assert decisions(out, f"callback:{CALLER}")[0] == (
+        f"{CALLER}'s call ended unanswered: the callback goes on")
+    assert [(r.job_id, [t.address for t in r.legs]) for r in of(c.Ring, out)] == [
+        (job.id, ["201"])]
