@@ -141,6 +141,9 @@ class SipApp(HoldMixin, TrunkMixin):
         self.auth = DigestServer(host, secrets.token_bytes(32),
                                  algorithms=tuple(config.sip.digest_algorithms))
         self.passwords = {a.id: a.password for a in config.agents if a.password}
+        # Trunks that may call in from any address with their credentials (inbound_auth).
+        self.trunk_passwords = {t.username: t.password for t in config.trunks
+                                if t.inbound_auth and t.username and t.password}
         self.core = Switchboard(config, random.Random(rng.random()))
         self.driver = CoreDriver(self.core, loop)
         self.dialogs: dict[str, Dialog] = {}  # SIP Call-ID -> dialog
@@ -328,9 +331,7 @@ class SipApp(HoldMixin, TrunkMixin):
         if method == "ACK":
             dialog = self.dialogs.get(req.call_id)
             if dialog is not None and dialog.state == "bye_after_ack":
-                self._send_bye(dialog)  # hung up while our 2xx waited for this ACK
-                dialog.state = "ended"
-                self._forget(dialog)
+                self._hang_up(dialog)  # hung up while our 2xx waited for this ACK
             elif dialog is not None and dialog.state == "early":
                 dialog.state = "confirmed"
                 self.setting_up.discard(dialog.call_id)  # answered and acknowledged
@@ -371,12 +372,10 @@ class SipApp(HoldMixin, TrunkMixin):
     def _trunk_authorized(self, ev: RequestReceived) -> bool:
         """An INVITE from an unknown address with the digest credentials of a trunk that
         has ``inbound_auth``; answers the 401 (or 403: no such trunk) itself."""
-        trunks = {t.username: t.password for t in self.config.trunks
-                  if t.inbound_auth and t.username and t.password}
-        if not trunks:
+        if not self.trunk_passwords:
             self._answer(ev, 403)
             return False
-        return self._digest(ev, trunks)
+        return self._digest(ev, self.trunk_passwords)
 
     def _digest(self, ev: RequestReceived, accounts: dict[str, str]) -> bool:
         """The request answers our challenge as one of ``accounts`` (username -> password);
@@ -573,19 +572,14 @@ class SipApp(HoldMixin, TrunkMixin):
                 dialog.remote_target = resp.contacts[0].uri
             dialog.route = tuple(reversed(resp.headers.get_all("Record-Route")))
             self._send_ack(dialog)
-            if dialog.state in ("cancelled", "ended"):  # answered after we gave up: hang up
-                self._send_bye(dialog)
-                dialog.state = "ended"
-                self._forget(dialog)
-                return
             if dialog.state == "confirmed":
                 return  # a retransmitted 2xx: the ACK above was enough
+            # Answered after we gave up, or after another phone of the agent answered first.
+            if dialog.state in ("cancelled", "ended") or (
+                    dialog.forks is not None and self._sibling(dialog, "confirmed") is not None):
+                self._hang_up(dialog)
+                return
             if dialog.forks is not None:
-                if self._sibling(dialog, "confirmed") is not None:
-                    self._send_bye(dialog)  # another phone of the agent answered first
-                    dialog.state = "ended"
-                    self._forget(dialog)
-                    return
                 self._won(dialog)
             dialog.state = "confirmed"
             self.actions.put_nowait(_Answered(dialog, resp))
@@ -649,9 +643,7 @@ class SipApp(HoldMixin, TrunkMixin):
     def _on_ack_timeout(self, ev: AckTimedOut) -> None:
         dialog = self.dialogs.get(ev.request.call_id)
         if dialog is not None and dialog.state != "ended":
-            self._send_bye(dialog)
-            dialog.state = "ended"
-            self._forget(dialog)
+            self._hang_up(dialog)
             self.driver.feed(e.CallerHungUp(dialog.channel))
 
     def _in_dialog(self, dialog: Dialog, method: str, cseq: int | None = None) -> Request:
@@ -679,6 +671,12 @@ class SipApp(HoldMixin, TrunkMixin):
         if dialog.ack is None or dialog.ack.to.tag != dialog.remote.tag:
             dialog.ack = self._in_dialog(dialog, "ACK", cseq=dialog.invite.cseq.seq)
         self.txl.send_stateless(dialog.ack, self._hop(dialog), dialog.transport)
+
+    def _hang_up(self, dialog: Dialog) -> None:
+        """BYE, and the dialog is over."""
+        self._send_bye(dialog)
+        dialog.state = "ended"
+        self._forget(dialog)
 
     def _send_bye(self, dialog: Dialog) -> None:
         self.txl.send_request(self._in_dialog(dialog, "BYE"), self._hop(dialog),
@@ -974,9 +972,7 @@ class SipApp(HoldMixin, TrunkMixin):
         if dialog.state == "confirmed":
             # It answered, but the core gave the call to another leg first (two phones of a
             # ring-all answered together; its 200 waited behind the winner's): hang it up.
-            self._send_bye(dialog)
-            dialog.state = "ended"
-            self._forget(dialog)
+            self._hang_up(dialog)
             return
         if dialog.state != "early" or dialog.client_key is None:
             return
@@ -1000,9 +996,7 @@ class SipApp(HoldMixin, TrunkMixin):
             dialog.state = "bye_after_ack"
             return
         if dialog.state == "confirmed" or (dialog.inbound and dialog.local_sdp is not None):
-            self._send_bye(dialog)
-            dialog.state = "ended"
-            self._forget(dialog)
+            self._hang_up(dialog)
         elif dialog.state == "early":
             self._reject(c.Reject(channel, 480, "Temporarily Unavailable"))
 
