@@ -90,11 +90,22 @@ class CallbackManager:
             return
         self.on_line.pop(number, None)
         job = self.jobs.get(number)
+        if job is not None and job.overdue:
+            # The call that outlived the job's time ended unanswered: a new missed call, which
+            # the job (one per number, B4) takes on with a fresh give-up time.
+            job.overdue = False
+            after = self.sb.config.missed.give_up_after
+            job.give_up_at = now + after
+            job.timers.append(self.sb.later(job.give_up_at, lambda t: self._give_up(job, t)))
+            self.sb.decide(f"callback:{number}", now, "callback",
+                           f"{number}'s call ended unanswered after the give-up time: the "
+                           f"callback goes on, giving up {after:g} s from now",
+                           details={"give_up_at": job.give_up_at})
+        elif job is not None and job.phase == "waiting" and number in self.held:
+            self.sb.decide(f"callback:{number}", now, "callback",
+                           f"{number}'s call ended unanswered: the callback goes on")
         if job is not None and job.phase == "waiting":
             self.sb.queues.dirty = True  # dispatch skipped it while the customer was on
-            if number in self.held:
-                self.sb.decide(f"callback:{number}", now, "callback",
-                               f"{number}'s call ended unanswered: the callback goes on")
         self.held.discard(number)
         if job is None or job.phase != "scheduled" or now < job.joined:
             return
@@ -158,6 +169,14 @@ class CallbackManager:
         # try fails, the job ends there instead of waiting again (see leg_hung_up and
         # _customer_missed).
         if self.jobs.get(job.number) is not job or job.phase in ("dialing_customer", "connected"):
+            return
+        if self.on_line.get(job.number):
+            # Not "no agent in time": the customer is calling us. Their call decides: answered,
+            # the job is cancelled; unanswered, it is a new missed call (see call_ended).
+            job.overdue = True
+            self.sb.decide(f"callback:{job.number}", now, "callback",
+                           f"the give-up time came while {job.number} is on the line: "
+                           "waiting for that call")
             return
         self._gave_up(job, now)
 

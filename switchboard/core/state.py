@@ -154,6 +154,7 @@ class CallbackJob:
     timers: list[Timer] = field(default_factory=list)
     dialed: str = ""
     joined: float = 0.0  # the place kept in the queue (B4): the caller's original join time
+    overdue: bool = False  # the give-up time came while the customer was on the line with us
 
 
 @dataclass(slots=True, eq=False)

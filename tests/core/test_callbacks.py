@@ -631,3 +631,43 @@ def test_a_waiting_callback_is_held_while_the_customer_is_on_the_line_in_another
         f"{CALLER}'s call ended unanswered: the callback goes on")
     assert [(r.job_id, [t.address for t in r.legs]) for r in of(c.Ring, out)] == [
         (job.id, ["201"])]
+
+
+def test_a_held_callback_does_not_give_up_while_the_customer_is_on_the_line() -> None:
+    """The give-up time passes while the customer waits in another queue: that is not "no
+    agent in time", and nobody is told the callback failed. Their call ending unanswered is a
+    new missed call: the job goes on, with a fresh give-up time, and rings the agent."""
+    d = Driver(SPLIT)
+    d.send(e.AgentStatusChanged("201", "break"))
+    d.send(e.AgentStatusChanged("202", "break"))
+    miss(d, "c1", at=T + 5)  # the job gives up at T + 305
+    d.send(e.CallArrived("c2", "100", CALLER), at=T + 10)  # waits in sales (202 away)
+    out = d.advance(T + 305 - d.now)
+    assert of(c.CallbackFinished, out) == []
+    assert decisions(out, f"callback:{CALLER}") == [
+        f"the give-up time came while {CALLER} is on the line: waiting for that call"]
+    out = d.send(e.CallerHungUp("c2"), at=T + 400)
+    assert decisions(out, f"callback:{CALLER}") == [
+        f"{CALLER}'s call ended unanswered after the give-up time: the callback goes on, "
+        "giving up 300 s from now"]
+    job = d.sb.callbacks.jobs[CALLER]
+    assert job.give_up_at == T + 700
+    out = d.send(e.AgentStatusChanged("201", "available"), at=T + 500)
+    assert [(r.job_id, [t.address for t in r.legs]) for r in of(c.Ring, out)] == [
+        (job.id, ["201"])]
+
+
+def test_a_held_callback_past_its_time_is_cancelled_when_the_customer_is_answered() -> None:
+    d = Driver(SPLIT)
+    d.send(e.AgentStatusChanged("201", "break"))
+    d.send(e.AgentStatusChanged("202", "break"))
+    miss(d, "c1", at=T + 5)
+    d.send(e.CallArrived("c2", "100", CALLER), at=T + 10)
+    d.advance(T + 310 - d.now)
+    out = d.send(e.AgentStatusChanged("202", "available"), at=T + 320)
+    out = d.answer(d.ringing(out)["202"])
+    assert of(c.CallbackFinished, out) == [c.CallbackFinished(CALLER, "cancelled", T + 320)]
+    d.send(e.CallerHungUp("c2"), at=T + 400)
+    assert CALLER not in d.sb.callbacks.jobs
+    assert [x for x in of(c.CallbackFinished, d.log) if x.outcome == "gave_up"] == []
+    assert of(c.Notify, d.log) == []
