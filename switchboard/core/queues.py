@@ -559,6 +559,8 @@ class QueueManager:
                 continue
             if a.state in ("idle", "ringing"):
                 # Ringing: about to take a caller ahead (or this one): free for that caller.
+                # Resting (agents[].retry) too: back in seconds, where busy would add a
+                # whole handling time (docs/routing.md).
                 free += 1
             else:
                 busy.append(now - a.talk_started)
