@@ -12,8 +12,12 @@ Definitions:
   ``service_level`` seconds, 20 s for calls outside queues) divided by the calls answered
   plus those abandoned after the threshold. Callers who gave up quickly count for neither.
 - ASA: mean wait of answered calls. Mean and p90 wait: over answered and abandoned calls.
-- occupancy: time talking or in wrap-up / time logged in and available (registered, status
-  available, and on shift when the agent has a schedule).
+- occupancy: time talking or in wrap-up / time staffed: logged in and available
+  (registered, status available, and on shift when the agent has a schedule) or busy. A call
+  taken off shift (on a mobile at night, past the end of the shift) is staffed time too;
+  counting its talk but not its time would inflate occupancy, past 100 % for an agent who
+  covers the night from a mobile.
+- per agent: ``answered`` inbound calls, ``callbacks`` connected with them on the line.
 - ETA accuracy: for every EtaEstimated of a caller who was then answered,
   |estimate - (answered_at - announced_at)|, averaged per estimator (``mae``; ``bias`` the
   signed mean, ``n`` the announcements). Callers who hang up are censored (their real
@@ -159,10 +163,12 @@ class KpiCollector:
         self._state_since = dict.fromkeys(ids, grid.t0)
         self._busy_slot = [0.0] * slots
         self._busy = dict.fromkeys(ids, 0.0)
+        self._busy_spans: dict[str, Intervals] = {i: [] for i in ids}
         self._talk = dict.fromkeys(ids, 0.0)
         self._available: dict[str, Intervals] = {i: [] for i in ids}
         self._available_since: dict[str, float | None] = dict.fromkeys(ids)
         self._answered_by: Counter[str] = Counter()
+        self._callbacks_by: Counter[str] = Counter()
         self._not_answered: Counter[str] = Counter()
         self._answer_delays: dict[str, list[float]] = {i: [] for i in ids}
 
@@ -266,6 +272,8 @@ class KpiCollector:
 
     def on_callback(self, rec: CallbackFinished) -> None:
         self.callbacks[rec.outcome] += 1
+        if rec.outcome == "connected" and rec.agent_id is not None:
+            self._callbacks_by[rec.agent_id] += 1
 
     def on_agent_state(self, rec: AgentStateChanged) -> None:
         agent = rec.agent_id
@@ -279,6 +287,7 @@ class KpiCollector:
         if end <= start:
             return
         self._busy[agent] = self._busy.get(agent, 0.0) + end - start
+        self._busy_spans.setdefault(agent, []).append((start, end))
         if state == "talking":
             self._talk[agent] = self._talk.get(agent, 0.0) + end - start
         slots, t0 = self._busy_slot, self._grid.t0
@@ -300,18 +309,23 @@ class KpiCollector:
             if self._available_since[agent] is not None:
                 self.agent_available(agent, False, end)
         available_slot = [0.0] * len(self._grid.day)
-        available: dict[str, float] = {}
-        for agent, spans in self._available.items():
+        staffed_slot = [0.0] * len(self._grid.day)
+        staffed: dict[str, float] = {}
+        for agent in dict.fromkeys([*self._available, *self._busy_spans]):
+            spans = self._available.get(agent, [])
             spans = [(a, min(b, end)) for a, b in spans if a < end]  # breaks planned later
             shift = self._shifts.get(agent)
             spans = _intersect(spans, shift) if shift is not None else spans
-            available[agent] = sum(b - a for a, b in spans)
             for a, b in spans:
                 _spread(available_slot, self._grid.t0, a, b)
+            working = _union(spans, self._busy_spans.get(agent, []))
+            staffed[agent] = sum(b - a for a, b in working)
+            for a, b in working:
+                _spread(staffed_slot, self._grid.t0, a, b)
 
         overall = self.overall.summary()
         busy_total = sum(self._busy.values())
-        available_total = sum(available.values())
+        staffed_total = sum(staffed.values())
         kpis: dict[str, object] = {
             "calls": self.calls,
             "answered": self.outcomes["answered"],
@@ -331,12 +345,12 @@ class KpiCollector:
             "asa": overall["asa"],
             "mean_wait": overall["mean_wait"],
             "p90_wait": overall["p90_wait"],
-            "occupancy": _ratio(busy_total, available_total),
+            "occupancy": _ratio(busy_total, staffed_total),
             "reasons": dict(sorted(self.reasons.items())),
             "eta_accuracy": self._eta_accuracy(),
             "per_queue": self._per_queue(),
-            "per_hour": self._per_hour(available_slot),
-            "per_agent": self._per_agent(available),
+            "per_hour": self._per_hour(available_slot, staffed_slot),
+            "per_agent": self._per_agent(staffed),
             "per_number": {
                 n: {"calls": c[0], "exhausted": c[1]} for n, c in self.per_number.items()
             },
@@ -383,7 +397,9 @@ class KpiCollector:
             out[name] = row
         return out
 
-    def _per_hour(self, available_slot: list[float]) -> list[dict[str, object]]:
+    def _per_hour(
+        self, available_slot: list[float], staffed_slot: list[float]
+    ) -> list[dict[str, object]]:
         grid = self._grid
         rows: list[dict[str, object]] = []
         for i in range(grid.hours):
@@ -397,21 +413,22 @@ class KpiCollector:
                 "abandoned": summary["abandoned"],
                 "service_level": summary["service_level"],
                 "mean_wait": summary["mean_wait"],
-                "occupancy": _ratio(self._busy_slot[i], available_slot[i]),
+                "occupancy": _ratio(self._busy_slot[i], staffed_slot[i]),
                 "agents_on": available_slot[i] / 3600,
             })
         return rows
 
-    def _per_agent(self, available: dict[str, float]) -> dict[str, dict[str, object]]:
+    def _per_agent(self, staffed: dict[str, float]) -> dict[str, dict[str, object]]:
         out: dict[str, dict[str, object]] = {}
         for agent in self._state:
             delays = self._answer_delays.get(agent, [])
             out[agent] = {
                 "answered": self._answered_by[agent],
+                "callbacks": self._callbacks_by[agent],
                 "not_answered": self._not_answered[agent],
                 "talk_time": self._talk.get(agent, 0.0),
                 "avg_answer": _mean(delays),
-                "occupancy": _ratio(self._busy.get(agent, 0.0), available.get(agent, 0.0)),
+                "occupancy": _ratio(self._busy.get(agent, 0.0), staffed.get(agent, 0.0)),
             }
         return out
 
@@ -468,6 +485,17 @@ def _spread(slots: list[float], t0: float, start: float, end: float) -> None:
         stop = min(end, t0 + (i + 1) * 3600.0)
         slots[min(max(i, 0), last)] += stop - start
         start = stop
+
+
+def _union(a: Intervals, b: Intervals) -> Intervals:
+    """Union of two sorted lists of disjoint intervals, as one such list."""
+    out: Intervals = []
+    for lo, hi in sorted(a + b):
+        if out and lo <= out[-1][1]:
+            out[-1] = (out[-1][0], max(out[-1][1], hi))
+        else:
+            out.append((lo, hi))
+    return out
 
 
 def _intersect(a: Intervals, b: Intervals) -> Intervals:

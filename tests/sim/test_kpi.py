@@ -3,7 +3,12 @@
 from __future__ import annotations
 
 from switchboard.config.model import Config
-from switchboard.core.commands import CallFinished, EtaEstimated
+from switchboard.core.commands import (
+    AgentStateChanged,
+    CallbackFinished,
+    CallFinished,
+    EtaEstimated,
+)
 from switchboard.sim.kpi import KpiCollector
 from switchboard.sim.traffic import hour_grid
 
@@ -59,3 +64,32 @@ def test_eta_under_announced_shows_an_estimate_that_is_too_low() -> None:
         "mae": None, "bias": None, "n": 0, "infinite": 0, "callers": 0,
         "under_announced": None,
     }
+
+
+def test_a_call_taken_off_shift_is_staffed_time_so_occupancy_stays_below_one() -> None:
+    """On shift 09:00-10:00, talking 09:00-09:30 at the desk and 20:00-21:00 on a mobile.
+    Staffed: the shift hour plus the evening call, 2 h; busy 1.5 h: 75 %. Counting the
+    evening talk but not its time said 150 % (after_hours.yaml's night adjuster: 87 %)."""
+    grid = hour_grid(CONFIG, 1)
+    kpi = KpiCollector(CONFIG, grid, [], {"201": [(grid.t0 + 9 * 3600, grid.t0 + 10 * 3600)]})
+    kpi.agent_available("201", True, grid.t0)
+    for at, state in ((9, "talking"), (9.5, "idle"), (20, "talking"), (21, "idle")):
+        kpi.on_agent_state(AgentStateChanged("201", state, grid.t0 + at * 3600))  # type: ignore[arg-type]
+    kpis = kpi.finish(grid.end)
+    assert kpis["occupancy"] == 0.75
+    assert kpis["per_agent"]["201"]["occupancy"] == 0.75  # type: ignore[index]
+    hours = kpis["per_hour"]
+    assert [hours[i]["occupancy"] for i in (9, 20, 22)] == [0.5, 1.0, None]  # type: ignore[index]
+    # The evening hour schedules nobody: the staffing advice's 'agents on' is unchanged.
+    assert [hours[i]["agents_on"] for i in (9, 20)] == [1.0, 0.0]  # type: ignore[index]
+
+
+def test_callbacks_connected_are_counted_per_agent() -> None:
+    """A callback agent answers no inbound call but reaches customers: P2 shows both."""
+    kpi, t = collector()
+    finished(kpi, "a", t, t + 10)
+    kpi.on_callback(CallbackFinished("+380671111112", "connected", t + 100, "201", 1))
+    kpi.on_callback(CallbackFinished("+380671111113", "connected", t + 200, "201", 1))
+    kpi.on_callback(CallbackFinished("+380671111114", "gave_up", t + 300, None, 0))
+    agent = kpi.finish(t + 3600)["per_agent"]["201"]  # type: ignore[index]
+    assert (agent["answered"], agent["callbacks"]) == (1, 2)
