@@ -27,8 +27,9 @@ if TYPE_CHECKING:
     from switchboard.core.switchboard import Switchboard
     from switchboard.media.engine import MediaEngine
     from switchboard.media.prompts import PromptLibrary
+    from switchboard.runtime.dialog import Dialog
     from switchboard.runtime.driver import CoreDriver
-    from switchboard.runtime.sip_app import Action, Dialog
+    from switchboard.runtime.sip_app import Action
     from switchboard.sip.headers import Address
     from switchboard.sip.transaction import TransactionLayer
 

@@ -6,10 +6,11 @@ failures and BYEs come back as events; ``Bridge`` joins the two legs' RTP in the
 engine. Every action the core asks for runs in order on one worker task, because media
 calls are asynchronous and the order of commands matters (answer before bridge).
 
-Prompts are the prompt library's WAV files (or the user's), played by the media engine;
-the end of a play comes back from the engine as ``PlayFinished``. When a prompt cannot be
-played (a missing file), the play ends after ``PROMPT_SECONDS`` per item instead, so routing
-never stalls.
+The parts of ``SipApp`` that stand alone are mixins in their own modules: who may in
+(``admission``: overload, digest, registrations), outbound legs (``legs``: an agent's
+phones, the trunks), prompts and recordings (``playback``), hold (``hold``) and trunk
+registration (``trunks``). This module keeps the wire, the requests and responses of
+dialogs, and the command worker.
 """
 
 from __future__ import annotations
@@ -21,32 +22,30 @@ import logging
 import random
 import re
 import secrets
-import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TypeAlias
 
-from switchboard.config.model import Config, Trunk
+from switchboard.config.model import Config
 from switchboard.core import commands as c
 from switchboard.core import events as e
 from switchboard.core.switchboard import Switchboard
 from switchboard.integrations import Integrations
 from switchboard.media.engine import (
-    DtmfReceived,
     MediaEngine,
-    MediaEvent,
-    PlayFinished,
-    RecordingFinished,
 )
 from switchboard.media.prompts import PromptLibrary
+from switchboard.runtime.admission import AdmissionMixin
+from switchboard.runtime.dialog import Dialog
 from switchboard.runtime.driver import CoreDriver
 from switchboard.runtime.hold import HoldMixin, Reinvited
+from switchboard.runtime.legs import Answered, LegsMixin, Redial
+from switchboard.runtime.playback import PlaybackMixin
 from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistration
-from switchboard.sip.auth import DigestServer, Verdict
+from switchboard.sip.auth import DigestServer
 from switchboard.sip.headers import Address, SipError, Uri, Via, is_address, parse_address
 from switchboard.sip.message import Request, Response, make_request, make_response
-from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits, Shed
+from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits
 from switchboard.sip.registrar import Registrar
 from switchboard.sip.sdp import (
     SessionDescription,
@@ -63,13 +62,10 @@ from switchboard.sip.transaction import (
     TransactionLayer,
     TransactionTimedOut,
     Transport,
-    stateless_tag,
 )
 
 log = logging.getLogger(__name__)
 
-PROMPT_SECONDS = 0.2
-MAX_FORKS = 8  # phones of one agent rung at once, at most
 ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
 _INFO_DTMF = re.compile(r"^\s*signal\s*=\s*([0-9*#a-d])", re.IGNORECASE | re.MULTILINE)
 _FAILURES: dict[int, e.LegFailure] = {
@@ -78,46 +74,7 @@ _FAILURES: dict[int, e.LegFailure] = {
 }
 
 
-@dataclass(eq=False)
-class Dialog:
-    """One SIP dialog of the B2BUA: an inbound caller or an outbound leg."""
-
-    channel: str  # core channel id: the call id or the leg id
-    call_id: str
-    local: Address  # our side (with our tag)
-    remote: Address  # their side (tag once known)
-    remote_target: Uri
-    peer: tuple[str, int]
-    transport: Transport
-    invite: Request
-    inbound: bool
-    server_key: str | None = None  # inbound: the INVITE server transaction
-    client_key: str | None = None  # outbound: the INVITE client transaction
-    local_cseq: int = 1
-    offer: SessionDescription | None = None
-    local_sdp: SessionDescription | None = None
-    state: str = "early"  # early, confirmed, cancelled, bye_after_ack, ended
-    agent_id: str | None = None
-    plays: dict[int, asyncio.TimerHandle] = field(default_factory=dict)
-    trunk: Trunk | None = None  # outbound legs through a trunk: its credentials
-    ringing: bool = False  # inbound: 180 sent
-    auth_tried: bool = False
-    ack: Request | None = None  # outbound: our ACK of the 2xx, sent again for its resends
-    bridged_to: str | None = None  # the channel whose media ours is bridged with
-    held: bool = False  # this party put the call on hold (re-INVITE sendonly/inactive)
-    hold_music: bool = False  # we play hold music to this party (the other one holds)
-    hold_played: int = 0  # media packets played to it when the hold music started
-    # An agent's leg ringing several phones: the dialogs of all of them (shared list), until
-    # one answers; they share the leg's channel and media.
-    forks: list[Dialog] | None = None
-    fork_failure: e.LegFailure | None = None  # why this phone of the leg did not answer
-    remote_cseq: int | None = None  # the last CSeq of their requests (inbound: the INVITE's)
-    trunk_index: int = 0  # legs to numbers: which of config.trunks carries it
-    caller_number: str = ""  # legs to numbers: the caller's number (before a trunk's caller_id)
-    route: tuple[str, ...] = ()  # the route set (RFC 3261 §12.1): proxies that record-routed
-
-
-class SipApp(HoldMixin, TrunkMixin):
+class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
     """Switchboard on SIP: the transaction layer, registrar, core driver and media."""
 
     def __init__(self, config: Config, media: MediaEngine, host: str, port: int,
@@ -264,52 +221,6 @@ class SipApp(HoldMixin, TrunkMixin):
         self.txl.handle_timer(self.loop.time())
         self._pump()
 
-    def _lag_tick(self) -> None:
-        """Measure the event loop's lag; report the calls shed for overload (rate-limited)."""
-        now = self.loop.time()
-        self.lag.tick(now)
-        self._report_overload(now)
-        self._lag_timer = self.loop.call_at(self.lag.next_tick(now), self._lag_tick)
-
-    def _report_overload(self, now: float, final: bool = False) -> None:
-        report = self.overload.report(now, final=final)
-        if report is not None:
-            log.warning("overload: %s in %.1f s, the last for %s; %d refused since start",
-                        report, now - report.since, self._shed_detail, report.total)
-
-    def _shed(self, ev: RequestReceived) -> bool:
-        """Refuse a new call with 503 + Retry-After when over a limit (overload): calls that
-        came in past ``_admit`` (agents calling in, after their authentication)."""
-        now = self.loop.time()
-        shed = self._overloaded(now)
-        if shed is None:
-            return False
-        self._answer(ev, 503, headers=[("Retry-After", shed.retry_after)])
-        return True
-
-    def _admit(self, request: Request, source: tuple[str, int], now: float
-               ) -> Response | None:
-        """Before any transaction: a new INVITE from a trunk under overload gets its 503
-        statelessly (no 100 Trying, no transaction, no retransmission timers: shedding must
-        cost less than serving). Others (agents, strangers) are checked after the source
-        and authentication checks, in ``_on_invite``, so that they use none of the calls
-        per second before that."""
-        if (self.draining or source[0] not in self.trusted or request.call_id in self.dialogs):
-            return None
-        shed = self._overloaded(now)
-        if shed is None:
-            return None
-        return make_response(request, 503, to_tag=stateless_tag(request),
-                             headers=[("Retry-After", shed.retry_after)])
-
-    def _overloaded(self, now: float) -> Shed | None:
-        shed = self.overload.check(now, calls=len(self.core.calls),
-                                   in_setup=len(self.setting_up), lag=self.lag.lag(now))
-        if shed is not None:
-            self._shed_detail = shed.detail
-            self._report_overload(now)
-        return shed
-
     def _new_branch(self) -> str:
         return f"z9hG4bK-sb{next(self._ids)}-{self.rng.getrandbits(32):08x}"
 
@@ -363,61 +274,6 @@ class SipApp(HoldMixin, TrunkMixin):
         response = make_response(ev.request, status, to_tag=to_tag or self._new_tag(),
                                  headers=headers or [])
         self.txl.send_response(ev.key, response, self.loop.time())
-
-    def _authorized(self, ev: RequestReceived, account: str) -> bool:
-        """Digest (RFC 7616) for accounts with a password; answers the 401 itself."""
-        password = self.passwords.get(account)
-        return password is None or self._digest(ev, {account: password})
-
-    def _trunk_authorized(self, ev: RequestReceived) -> bool:
-        """An INVITE from an unknown address with the digest credentials of a trunk that
-        has ``inbound_auth``; answers the 401 (or 403: no such trunk) itself."""
-        if not self.trunk_passwords:
-            self._answer(ev, 403)
-            return False
-        return self._digest(ev, self.trunk_passwords)
-
-    def _digest(self, ev: RequestReceived, accounts: dict[str, str]) -> bool:
-        """The request answers our challenge as one of ``accounts`` (username -> password);
-        else a 401 with a fresh challenge (stale=true when only the nonce was too old)."""
-        now = time.time()  # wall clock: nonces stay valid across event-loop clocks
-        req = ev.request
-        stale = False
-        credentials = self.auth.credentials(req)
-        password = accounts.get(credentials.username) if credentials is not None else None
-        if credentials is not None and password is not None:
-            verdict = self.auth.verify(credentials, method=req.method, now=now,
-                                       password=password, uri=req.uri, body=req.body)
-            if verdict is Verdict.OK:
-                return True
-            stale = verdict is Verdict.STALE
-        self._answer(ev, 401, headers=list(self.auth.challenge_headers(now, stale=stale)))
-        return False
-
-    def _on_register(self, ev: RequestReceived) -> None:
-        if not self._authorized(ev, ev.request.to.uri.user or ""):
-            return
-        response, changes = self.registrar.register(ev.request, ev.source, ev.transport,
-                                                    self.loop.time(), self._new_tag())
-        assert ev.key is not None
-        self.txl.send_response(ev.key, response, self.loop.time())
-        for change in changes:
-            self.driver.feed(e.AgentRegistered(change.account, change.reachable))
-        self._arm_registrations()
-
-    def _arm_registrations(self) -> None:
-        if self._reg_timer is not None:
-            self._reg_timer.cancel()
-            self._reg_timer = None
-        expiry = self.registrar.next_expiry()
-        if expiry is not None:
-            self._reg_timer = self.loop.call_at(expiry, self._expire_registrations)
-
-    def _expire_registrations(self) -> None:
-        self._reg_timer = None
-        for change in self.registrar.expire(self.loop.time()):
-            self.driver.feed(e.AgentRegistered(change.account, change.reachable))
-        self._arm_registrations()
 
     def _on_invite(self, ev: RequestReceived) -> None:
         req = ev.request
@@ -582,45 +438,13 @@ class SipApp(HoldMixin, TrunkMixin):
             if dialog.forks is not None:
                 self._won(dialog)
             dialog.state = "confirmed"
-            self.actions.put_nowait(_Answered(dialog, resp))
+            self.actions.put_nowait(Answered(dialog, resp))
             return
         self._forget(dialog)
         if dialog.state == "cancelled":
             return  # the 487 to our CANCEL
         dialog.state = "ended"
         self._fork_failed(dialog, _FAILURES.get(status, "error"))
-
-    def _won(self, dialog: Dialog) -> None:
-        """One phone of an agent answered: the leg is its dialog; the others are cancelled."""
-        self.channels[dialog.channel] = dialog
-        for other in dialog.forks or ():
-            if other is not dialog and other.state == "early" and other.client_key:
-                other.state = "cancelled"
-                if not self.txl.cancel(other.client_key, self.loop.time()):
-                    self._forget(other)
-
-    def _fork_failed(self, dialog: Dialog, reason: e.LegFailure) -> None:
-        """A phone refused or did not answer: the leg fails when the last of its phones has
-        (busy wins over the other reasons, as the agent is on the phone somewhere)."""
-        if dialog.forks is not None:
-            dialog.fork_failure = reason
-            if self._sibling(dialog, "early") is not None:
-                return
-            reasons = {d.fork_failure for d in dialog.forks}
-            reason = "busy" if "busy" in reasons else reason
-        self.driver.feed(e.LegFailed(dialog.channel, reason))
-
-    def _drop_fork(self, dialog: Dialog, resp: Response) -> None:
-        """A 2xx from another fork of an INVITE already answered (a proxy rang two phones
-        and both answered): ACK it and hang it up at once, as RFC 3261 §13.2.2.4 has a UAC
-        do with the dialogs it does not want; the call goes on with the first."""
-        target = resp.contacts[0].uri if resp.contacts else dialog.remote_target
-        fork = Dialog(dialog.channel, dialog.call_id, dialog.local, resp.to, target,
-                      dialog.peer, dialog.transport, dialog.invite, False,
-                      route=tuple(reversed(resp.headers.get_all("Record-Route"))))
-        log.info("leg %s: a second answer (fork %s) hung up", dialog.channel, resp.to.tag)
-        self._send_ack(fork)
-        self._send_bye(fork)
 
     def _on_timeout(self, ev: TransactionTimedOut) -> None:
         if ev.method == "REGISTER":
@@ -694,15 +518,6 @@ class SipApp(HoldMixin, TrunkMixin):
             return  # another phone of the same leg still rings or talks: the media stays
         self.loop.create_task(self._release(dialog.channel))
 
-    def _sibling(self, dialog: Dialog, state: str | None = None) -> Dialog | None:
-        """Another live dialog of the same leg (another phone of the agent), if any; with
-        ``state``, one in that state."""
-        for other in dialog.forks or ():
-            if (other is not dialog and self.dialogs.get(other.call_id) is other
-                    and (state is None or other.state == state)):
-                return other
-        return None
-
     async def _release(self, channel: str) -> None:
         self.channels.pop(channel, None)
         stats = getattr(self.media, "stats", None)  # the in-process driver counts packets
@@ -764,11 +579,11 @@ class SipApp(HoldMixin, TrunkMixin):
                 await self.media.stop(cmd.channel_id)
         elif isinstance(cmd, c.Record):
             await self._record(cmd)
-        elif isinstance(cmd, _Answered):
+        elif isinstance(cmd, Answered):
             await self._leg_answered(cmd.dialog, cmd.response)
         elif isinstance(cmd, Reinvited):
             await self._reinvited(cmd)
-        elif isinstance(cmd, _Redial):
+        elif isinstance(cmd, Redial):
             await self._redial(cmd.dialog)
 
     async def _answer_call(self, call_id: str) -> None:
@@ -830,125 +645,6 @@ class SipApp(HoldMixin, TrunkMixin):
         self.txl.send_response(dialog.server_key, response, self.loop.time())
         self._forget(dialog)
 
-    async def _ring(self, leg: c.LegTarget, caller_id: str, call: str | None) -> None:
-        if leg.kind != "agent":
-            await self._dial_out(leg.leg_id, leg.address, caller_id, call, 0, None)
-            return
-        # Every phone the agent registered rings at once (a desk phone and a softphone); the
-        # first to answer takes the call and the others are cancelled, as FreePBX does with
-        # PJSIP_DIAL_CONTACTS. Where each INVITE goes: (Request-URI, address, transport).
-        targets: list[tuple[Uri, tuple[str, int], Transport]] = []
-        for binding in self.registrar.contacts(leg.address, self.loop.time())[:MAX_FORKS]:
-            uri, transport = binding.contact.uri, binding.transport
-            # Behind NAT the Contact names a private address: send where the REGISTER came
-            # from instead. On the same host the phone's own Contact port is right. Over
-            # TCP, reuse the phone's own connection (RFC 5626 spirit).
-            if uri.host == binding.source[0] and transport == "UDP":
-                targets.append((uri, (uri.host, uri.port or 5060), transport))
-            else:
-                targets.append((uri, binding.source, transport))
-        if not targets:
-            self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
-            return
-        offer = await self._offer(leg.leg_id, call)
-        if offer is None:
-            return
-        forks: list[Dialog] = []
-        for target, peer, transport in targets:
-            dialog = self._invite(leg.leg_id, target, peer, transport, caller_id, offer)
-            dialog.agent_id = leg.agent_id
-            dialog.forks = forks if len(targets) > 1 else None
-            forks.append(dialog)
-        self.channels[leg.leg_id] = forks[0]
-
-    async def _offer(self, leg_id: str, call: str | None) -> SessionDescription | None:
-        """Media for an outbound leg and our SDP offer; None (the leg failed) without."""
-        media = await self._allocate(leg_id, call)
-        if media is None:  # the leg cannot carry audio: the core tries another agent or step
-            self.driver.feed(e.LegFailed(leg_id, "error"))
-            return None
-        return make_offer(local_ip=media[0], local_port=media[1])
-
-    def _invite(self, leg_id: str, target: Uri, peer: tuple[str, int], transport: Transport,
-                caller_id: str, offer: SessionDescription) -> Dialog:
-        """Send an INVITE for an outbound leg; its dialog."""
-        call_id = f"{leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
-        local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(
-            self._new_tag())
-        remote = Address(target)
-        invite = make_request(
-            "INVITE", target, via=self._via(transport), from_=local, to=remote,
-            call_id=call_id, cseq=1, body=offer.serialize(),
-            headers=[("Contact", self._contact()), ("Content-Type", "application/sdp")])
-        dialog = Dialog(leg_id, call_id, local, remote, target, peer, transport, invite,
-                        False, local_sdp=offer)
-        self.dialogs[call_id] = dialog
-        dialog.client_key = self.txl.send_request(invite, peer, transport, self.loop.time())
-        self.by_client_key[dialog.client_key] = dialog
-        return dialog
-
-    async def _dial_out(self, leg_id: str, number: str, caller_id: str, call: str | None,
-                        first: int, offer: SessionDescription | None) -> None:
-        """A leg to a number through the trunks in their order from ``first``: the first
-        whose name resolves. ``offer``: the leg's media, when a trunk before failed."""
-        trunks = self.config.trunks
-        for index in range(first, len(trunks)):
-            peer = await self._resolve_trunk(trunks[index])
-            if peer is not None:
-                break
-        else:  # no trunk (left): like a number that cannot be reached
-            if offer is not None:
-                await self._release(leg_id)
-            self.driver.feed(e.LegFailed(leg_id, "unavailable"))
-            return
-        if offer is None:
-            offer = await self._offer(leg_id, call)
-            if offer is None:
-                return
-        trunk = trunks[index]
-        target = Uri(user=number, host=trunk.host, port=trunk.port)
-        transport: Transport = "TCP" if trunk.transport == "tcp" else "UDP"
-        # The trunk's caller_id: the number the provider lets us show.
-        dialog = self._invite(leg_id, target, peer, transport, trunk.caller_id or caller_id,
-                              offer)
-        dialog.trunk, dialog.trunk_index, dialog.caller_number = trunk, index, caller_id
-        self.channels[leg_id] = dialog
-
-    def _failover(self, dialog: Dialog, why: str) -> bool:
-        """A leg through a trunk that failed as a trunk fails (no answer at all, a 5xx, 403,
-        a challenge we could not answer), not as the callee does (busy, no answer): the next
-        trunk is tried, as FreePBX's outbound routes do. True when it is."""
-        if (dialog.trunk is None or dialog.state != "early"
-                or dialog.trunk_index + 1 >= len(self.config.trunks)):
-            return False
-        self.dialogs.pop(dialog.call_id, None)  # not _forget: the leg keeps its media
-        if dialog.client_key is not None:
-            self.by_client_key.pop(dialog.client_key, None)
-        dialog.state = "ended"
-        log.warning("leg %s: trunk %s failed (%s); trying trunk %s", dialog.channel,
-                    dialog.trunk.name, why, self.config.trunks[dialog.trunk_index + 1].name)
-        self.actions.put_nowait(_Redial(dialog))
-        return True
-
-    async def _redial(self, dialog: Dialog) -> None:
-        if dialog.channel not in self.core.legs or self.channels.get(dialog.channel) is not dialog:
-            await self._release(dialog.channel)  # the core let the leg go meanwhile
-            return
-        assert dialog.local_sdp is not None
-        await self._dial_out(dialog.channel, dialog.invite.uri.user or "", dialog.caller_number,
-                             None, dialog.trunk_index + 1, dialog.local_sdp)
-
-    async def _leg_answered(self, dialog: Dialog, response: Response) -> None:
-        if dialog.state != "confirmed":
-            return  # hung up meanwhile (it lost a ring-all race, or the caller left)
-        try:
-            remote = parse_sdp(response.body)
-            if dialog.local_sdp is not None:
-                await self._set_remote(dialog.channel, dialog.local_sdp, remote)
-        except SipError:
-            log.info("leg %s answered without usable SDP", dialog.channel)
-        self.driver.feed(e.LegAnswered(dialog.channel))
-
     def _ringback(self, call_id: str | None) -> None:
         """180 Ringing to a caller not answered yet while we ring for them (ring steps)."""
         dialog = self.channels.get(call_id or "")
@@ -959,28 +655,6 @@ class SipApp(HoldMixin, TrunkMixin):
         ringing = make_response(dialog.invite, 180, to_tag=dialog.local.tag,
                                 headers=[("Contact", self._contact())], copy_record_route=True)
         self.txl.send_response(dialog.server_key, ringing, self.loop.time())
-
-    def _cancel(self, leg_id: str) -> None:
-        dialog = self.channels.get(leg_id)
-        if dialog is None or dialog.inbound:
-            return
-        for fork in dialog.forks or (dialog,):
-            if self.dialogs.get(fork.call_id) is fork:
-                self._cancel_one(fork)
-
-    def _cancel_one(self, dialog: Dialog) -> None:
-        if dialog.state == "confirmed":
-            # It answered, but the core gave the call to another leg first (two phones of a
-            # ring-all answered together; its 200 waited behind the winner's): hang it up.
-            self._hang_up(dialog)
-            return
-        if dialog.state != "early" or dialog.client_key is None:
-            return
-        dialog.state = "cancelled"
-        # The CANCEL goes once the phone sent a 1xx; without a final answer 64*T1 later the
-        # transaction times out (§9.1) and _on_timeout lets the dialog go.
-        if not self.txl.cancel(dialog.client_key, self.loop.time()):
-            self._forget(dialog)
 
     def _hangup(self, channel: str) -> None:
         dialog = self.channels.get(channel)
@@ -999,69 +673,6 @@ class SipApp(HoldMixin, TrunkMixin):
             self._hang_up(dialog)
         elif dialog.state == "early":
             self._reject(c.Reject(channel, 480, "Temporarily Unavailable"))
-
-    async def _play(self, cmd: c.Play | c.Whisper) -> None:
-        channel = cmd.channel_id if isinstance(cmd, c.Play) else cmd.leg_id
-        dialog = self._up(channel)
-        if dialog is None:
-            return
-        loop_it = isinstance(cmd, c.Play) and cmd.loop
-        try:
-            files = self.prompts.compose(cmd.prompts, self._language(dialog))
-            await self.media.play(channel, files, loop=loop_it, play_id=cmd.play_id)
-        except Exception as err:  # a missing prompt, an unreadable file, rtpengine gone
-            log.warning("cannot play %s on %s: %s", cmd.prompts, channel, err)
-            self._pretend_to_play(cmd)  # the call goes on as if it had been heard
-
-    def _language(self, dialog: Dialog) -> str:
-        number = self.config.number(dialog.invite.uri.user or "") if dialog.inbound else None
-        return (number.language if number is not None else None) or self.config.language
-
-    def _up(self, channel: str) -> Dialog | None:
-        """The channel's dialog unless it is gone or ended (hung up, refused: 488, 503)."""
-        dialog = self.channels.get(channel)
-        return None if dialog is None or dialog.state == "ended" else dialog
-
-    async def _record(self, cmd: c.Record) -> None:
-        if self._up(cmd.channel_id) is None:
-            return
-        folder = self.data_dir / ("voicemail" if cmd.kind == "voicemail" else "recordings")
-        if cmd.box:
-            folder = folder / cmd.box
-        folder.mkdir(parents=True, exist_ok=True)
-        stamp = time.strftime("%Y%m%d-%H%M%S")
-        path = folder / f"{stamp}-{cmd.channel_id.replace('/', '_').replace('@', '_')}.wav"
-        await self.media.record(cmd.channel_id, path, kind=cmd.kind, max_seconds=cmd.max_length)
-
-    def media_event(self, event: MediaEvent) -> None:
-        """What the media engine reports, into the core."""
-        if isinstance(event, DtmfReceived):
-            self.driver.feed(e.DigitsReceived(event.leg_id, event.digit))
-        elif isinstance(event, PlayFinished):
-            self.driver.feed(e.PromptFinished(event.leg_id, event.play_id))
-        elif isinstance(event, RecordingFinished):
-            self.driver.feed(e.RecordingSaved(event.leg_id, event.kind, event.path.as_uri(),
-                                              event.duration))
-
-    def _pretend_to_play(self, cmd: c.Play | c.Whisper) -> None:
-        channel = cmd.channel_id if isinstance(cmd, c.Play) else cmd.leg_id
-        dialog = self.channels.get(channel)
-        if dialog is None:
-            return
-        for handle in dialog.plays.values():
-            handle.cancel()  # a new prompt replaces the old one, silently
-        dialog.plays.clear()
-        if isinstance(cmd, c.Play) and cmd.loop:
-            return
-        play_id = cmd.play_id
-        dialog.plays[play_id] = self.loop.call_later(
-            PROMPT_SECONDS * len(cmd.prompts),
-            lambda: self._prompt_done(dialog, channel, play_id))
-
-    def _prompt_done(self, dialog: Dialog, channel: str, play_id: int) -> None:
-        if dialog.plays.pop(play_id, None) is not None:
-            self.driver.feed(e.PromptFinished(channel, play_id))
-            self._pump()
 
     def _log_record(self, command: c.Command) -> None:
         """The core's records that an operator wants in the log (the store comes later)."""
@@ -1099,14 +710,6 @@ class SipApp(HoldMixin, TrunkMixin):
 
 
 
-@dataclass(frozen=True, slots=True)
-class _Answered:
-    """Internal action: an outbound leg's 2xx, handled in order with the core's commands."""
-
-    dialog: Dialog
-    response: Response
-
-
 def _what(item: object) -> str:
     """A request, response or transaction event, in a few words for the log."""
     message = getattr(item, "request", None) or getattr(item, "response", None) or item
@@ -1117,12 +720,5 @@ def _what(item: object) -> str:
     return type(item).__name__
 
 
-@dataclass(frozen=True, slots=True)
-class _Redial:
-    """Internal action: a leg to a number goes out again through the next trunk."""
-
-    dialog: Dialog
-
-
 #: What the command worker carries out, in order.
-Action: TypeAlias = c.Command | _Answered | Reinvited | _Redial
+Action: TypeAlias = c.Command | Answered | Reinvited | Redial

@@ -22,7 +22,7 @@ from switchboard.sip.message import Request, Response, make_request
 from switchboard.sip.transaction import Transport
 
 if TYPE_CHECKING:
-    from switchboard.runtime.sip_app import Dialog
+    from switchboard.runtime.dialog import Dialog
     from switchboard.sip.headers import Via
     from switchboard.sip.transaction import TransactionLayer
 

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 import pytest
 
 from switchboard.media.ng import NgError
-from switchboard.runtime.sip_app import PROMPT_SECONDS
+from switchboard.runtime.playback import PROMPT_SECONDS
 
 from .test_sip_app_hold_overload import (
     FakeMedia,
