@@ -7,18 +7,20 @@ shown, and sections without data are left out. All text from the input is escape
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import math
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import Any
 
-from switchboard.sim.kpi import UNDER_ANNOUNCED_BY
+from switchboard.sim.kpi import DEFAULT_SL_SECONDS, UNDER_ANNOUNCED_BY
 
 __all__ = ["render_report"]
 
 WEEKDAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
 DASH = "–"
 DEFAULT_SL_GOAL = 0.8  # the usual 80/20 goal; a "service_level_goal" key overrides it
+FEW_CALLS = 10  # an hour's service level over fewer calls than this is mostly noise
 
 # Sequential palettes (light to dark), ColorBrewer-like, readable when printed.
 BLUES = ("#f7fbff", "#c6dbef", "#6baed6", "#2171b5", "#08306b")
@@ -46,8 +48,9 @@ p.note{margin:0 0 12px;color:var(--muted);font-size:13px}
 .card .label{color:var(--muted);font-size:12px;text-transform:uppercase;letter-spacing:.04em}
 .card .value{font-size:26px;font-weight:650;margin-top:2px;font-variant-numeric:tabular-nums}
 .card .sub{color:var(--muted);font-size:12px;min-height:1.2em}
-.grid2{display:grid;grid-template-columns:minmax(0,1fr) minmax(0,1fr);gap:0 20px}
-@media (max-width:900px){.grid2{grid-template-columns:1fr}}
+.scroll{overflow-x:auto}
+dl.terms{display:grid;grid-template-columns:max-content 1fr;gap:4px 16px;margin:8px 0 0;
+ font-size:13px} dl.terms dt{font-weight:600} dl.terms dd{margin:0;color:var(--muted)}
 table{border-collapse:collapse;width:100%;font-variant-numeric:tabular-nums}
 th,td{padding:6px 10px;border-bottom:1px solid var(--line);text-align:right}
 td{white-space:nowrap} th:first-child,td:first-child{text-align:left;white-space:normal}
@@ -59,6 +62,7 @@ tbody tr:nth-child(even){background:#fafbfd}
  margin-right:8px}
 svg{display:block;width:100%;height:auto;font-family:inherit}
 details summary{cursor:pointer;color:var(--accent);margin-top:10px}
+header p.facts{margin-top:2px}
 footer{color:var(--muted);font-size:12px;margin-top:24px;text-align:center}
 """
 
@@ -172,8 +176,8 @@ def _el(tag: str, body: str = "", /, **attrs: object) -> str:
     for key, value in attrs.items():
         text = f"{value:.1f}".rstrip("0").rstrip(".") if isinstance(value, float) else value
         parts.append(f'{key.rstrip("_").replace("_", "-")}="{_e(text)}"')
-    attr = " ".join(parts)
-    return f"<{tag} {attr}>{body}</{tag}>" if body else f"<{tag} {attr}/>"
+    attr = "".join(f" {part}" for part in parts)
+    return f"<{tag}{attr}>{body}</{tag}>" if body else f"<{tag}{attr}/>"
 
 
 def _text(
@@ -209,7 +213,8 @@ def _table(headers: Sequence[str], rows: Iterable[Sequence[str]]) -> str:
     """Cells in ``rows`` are HTML already (escaped by the caller)."""
     head = "".join(f"<th>{_e(h)}</th>" for h in headers)
     body = "".join("<tr>" + "".join(f"<td>{c}</td>" for c in row) + "</tr>" for row in rows)
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    table = f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
+    return f'<div class="scroll">{table}</div>'
 
 
 Column = tuple[str, Callable[[Mapping[str, Any]], str]]
@@ -238,28 +243,54 @@ def _inline_bar(share: float | None, colour: str, width: int = 120) -> str:
 # --------------------------------------------------------------------------- headline cards
 
 
+def _within(k: Mapping[str, Any]) -> str:
+    """The service-level threshold as words: one figure, or each queue's own range.
+
+    The overall service level measures every queue against its own threshold and calls
+    outside queues against the default one, so a single "within 20 s" can be wrong.
+    """
+    queues = [_map(q) for q in _map(k.get("per_queue")).values()]
+    limits = {t for q in queues if (t := _num(q.get("service_level_target"))) is not None}
+    calls, in_queues = _num(k.get("calls")), sum(_num(q.get("calls")) or 0 for q in queues)
+    if limits and calls is not None and calls > in_queues:
+        limits.add(DEFAULT_SL_SECONDS)  # some calls were answered outside any queue
+    if len(limits) > 1:
+        return f"within each queue's target ({min(limits):g}-{max(limits):g} s)"
+    target = next(iter(limits), None) or _num(k.get("service_level_target"))
+    return f"within {target:g} s" if target else "within the target"
+
+
+def _callbacks_sub(k: Mapping[str, Any]) -> str:
+    outcomes = _map(k.get("callback_outcomes"))
+    if "callback_outcomes" in k and not outcomes:
+        return "none attempted"
+    tried = sum(_num(v) or 0 for v in outcomes.values())
+    return f"reached, of {tried:,.0f} attempted" if tried else "customers reached"
+
+
 def _cards(k: Mapping[str, Any], goal: float) -> str:
     calls = _num(k.get("calls"))
 
-    def share(key: str) -> str:
+    def share(key: str, then: str) -> str:
         part = _num(k.get(key))
-        return f"{part / calls * 100:.1f} % of calls" if part is not None and calls else ""
+        if part is None or not calls:
+            return then
+        return f"{part / calls * 100:.1f} % of calls, {then}"
 
-    target, sl = _num(k.get("service_level_target")), _num(k.get("service_level"))
-    within = f"answered within {target:g} s" if target else ""
+    sl = _num(k.get("service_level"))
     cards = [
-        ("Calls", _int(k.get("calls")), "offered", None),
-        ("Answered", _int(k.get("answered")), share("answered"), GOOD),
-        ("Abandoned", _int(k.get("abandoned")), share("abandoned"), WARN),
-        ("Missed", _int(k.get("missed")), share("missed"), BAD),
-        ("Lost", _int(k.get("lost")), "missed, not yet called back", BAD),
-        ("Callbacks", _int(k.get("callbacks")), "customers called back", None),
-        ("Service level", _pct(sl), within, _sl_colour(sl, goal)),
-        ("ASA", _secs(k.get("asa")), "average speed of answer", None),
-        ("Mean wait", _secs(k.get("mean_wait")), "over all callers", None),
-        ("P90 wait", _secs(k.get("p90_wait")), "9 in 10 waited less", None),
-        ("Occupancy", _pct(k.get("occupancy")), "agents' time on calls", None),
-        ("Channels full", _int(k.get("channel_exhausted")), "callers refused: no line", BAD),
+        ("Calls", _int(k.get("calls")), _traffic(k) or "offered", None),
+        ("Answered", _int(k.get("answered")), share("answered", "by an agent"), GOOD),
+        ("Missed", _int(k.get("missed")), share("missed", "no agent talked to them"), BAD),
+        ("Abandoned", _int(k.get("abandoned")), share("abandoned", "part of missed"), WARN),
+        ("Lost", _int(k.get("lost")), "numbers missed and not reached since", BAD),
+        ("Callbacks", _int(k.get("callbacks")), _callbacks_sub(k), None),
+        ("Service level", _pct(sl), "answered " + _within(k), _sl_colour(sl, goal)),
+        ("ASA", _secs(k.get("asa")), "mean wait of answered calls", None),
+        ("Mean wait", _secs(k.get("mean_wait")), "answered and abandoned callers", None),
+        ("P90 wait", _secs(k.get("p90_wait")), "9 in 10 of them waited less", None),
+        ("Occupancy", _pct(k.get("occupancy")), "agents' staffed time on calls", None),
+        ("Channels full", _int(k.get("channel_exhausted")), "callers met a full number", BAD),
         ("Voicemails", _int(k.get("voicemails")), "messages left", None),
     ]
     if "rejected" in k:
@@ -273,7 +304,131 @@ def _cards(k: Mapping[str, Any], goal: float) -> str:
             f'<div class="card"{style}><div class="label">{_e(label)}</div>'
             f'<div class="value">{_e(value)}</div><div class="sub">{_e(sub)}</div></div>'
         )
-    return f'<div class="cards">{"".join(out)}</div>'
+    return f'<div class="cards">{"".join(out)}</div>' + _terms(k)
+
+
+def _terms(k: Mapping[str, Any]) -> str:
+    """What each headline figure counts, in the words of kpi.py's definitions."""
+    within = _within(k)
+    terms = [
+        ("Calls", "every inbound call, refused ones included: answered + missed + rejected "
+                  "+ informed = calls."),
+        ("Missed", "not answered by an agent: hung up waiting, sent to voicemail, chose a "
+                   "callback, reached the after-hours message... (see Where the calls went)."),
+        ("Abandoned", "hung up while waiting in a queue; counted in missed too."),
+        ("Lost", "numbers with a missed call that nobody reached afterwards, by a callback "
+                 "or by answering a later call, at the end of the run."),
+        ("Callbacks", "callbacks in which an agent and the customer talked."),
+        ("Service level", f"calls answered {within}, divided by the calls answered plus "
+                          "those abandoned after that time; callers who gave up sooner "
+                          "count for neither."),
+        ("ASA, waits", "time in a queue or ringing before an agent answered (ASA: answered "
+                       "calls; mean and P90: answered and abandoned calls)."),
+        ("Occupancy", "time talking or in wrap-up over the time staffed (available on "
+                      "shift, or on a call); ringing is not counted."),
+        ("Channels full", "callers who found every channel of the dialled number busy "
+                          "(refused or overflowed)."),
+    ]
+    rows = "".join(f"<dt>{_e(term)}</dt><dd>{_e(text)}</dd>" for term, text in terms)
+    return (
+        '<details class="terms"><summary>What the figures mean</summary>'
+        f'<dl class="terms">{rows}</dl></details>'
+    )
+
+
+def _traffic(k: Mapping[str, Any]) -> str:
+    """'175 a day' when the run is longer than a day."""
+    calls, days = _num(k.get("calls")), _num(k.get("days"))
+    if calls is None or not days or days <= 1:
+        return ""
+    return f"offered, {calls / days:,.0f} a day"
+
+
+def _period(k: Mapping[str, Any]) -> str:
+    """'Fri 27 Nov – Sun 29 Nov 2026 (3 days)' from the start date and the day count."""
+    start, days = k.get("start"), _num(k.get("days"))
+    try:
+        first = dt.date.fromisoformat(str(start))
+    except ValueError:
+        return f"from {start}" + (f" for {days:g} day(s)" if days else "") if start else ""
+    if not days or days < 1:
+        return f"from {first:%a %d %b %Y}"
+    last = first + dt.timedelta(days=int(days) - 1)
+    if last == first:
+        return f"{first:%a %d %b %Y} (1 day)"
+    head = f"{first:%a %d %b}" if last.year == first.year else f"{first:%a %d %b %Y}"
+    return f"{head} {DASH} {last:%a %d %b %Y} ({int(days)} days)"
+
+
+def _facts(k: Mapping[str, Any]) -> list[str]:
+    """What was simulated: config, period, time zone, traffic, seed."""
+    facts = []
+    if k.get("config"):
+        facts.append(f"config {k['config']}")
+    if period := _period(k):
+        zone = k.get("timezone")
+        facts.append(period + (f", times in {zone}" if isinstance(zone, str) and zone else ""))
+    calls, numbers = _num(k.get("calls")), _map(k.get("per_number"))
+    if calls is not None:
+        to = f" to {len(numbers)} number{'s' * (len(numbers) != 1)}" if numbers else ""
+        facts.append(f"{calls:,.0f} calls offered{to}")
+    if k.get("seed") is not None:
+        facts.append(f"seed {k['seed']} (same seed, same result)")
+    return facts
+
+
+# --------------------------------------------------------------------------- outcomes
+
+# Every CallFinished reason, in the order a manager reads them, with its words and colour.
+REASONS = {
+    "answered": ("answered by an agent", GOOD),
+    "abandoned": ("hung up waiting in a queue", WARN),
+    "hangup": ("hung up before a queue or an agent (greeting, menu, ringing)", "#f6c26b"),
+    "no_answer": ("nobody answered the ringing", "#e57373"),
+    "timeout": ("waited the longest allowed in a queue", "#e57373"),
+    "callback": ("chose a callback", "#6baed6"),
+    "voicemail": ("sent to voicemail", "#8e7cc3"),
+    "exit_key": ("left a queue by a key", "#bdbdbd"),
+    "after_hours": ("closed: heard the after-hours message", "#9aa5b1"),
+    "informational": ("heard an information message to the end", "#a1d99b"),
+    "full": ("queue full", BAD),
+    "empty": ("queue without agents", BAD),
+    "overflow": ("number's channels full", BAD),
+    "rejected": ("refused by the rules (lists, known callers only)", "#5f6b7a"),
+}
+
+
+def _outcomes(k: Mapping[str, Any]) -> str:
+    """How the calls ended (CallFinished reasons): one stacked bar and a table that adds up."""
+    reasons = {r: n for r, v in _map(k.get("reasons")).items() if (n := _num(v))}
+    if unfinished := _num(k.get("unfinished")):
+        reasons["unfinished"] = unfinished
+    total = sum(reasons.values())
+    if total <= 0:
+        return ""
+    order = [*(r for r in REASONS if r in reasons), *sorted(set(reasons) - set(REASONS))]
+    width, height = 1100, 34
+    x, bar, rows = 0.0, [], []
+    for reason in order:
+        count = reasons[reason]
+        words, fill = REASONS.get(reason, ("still going at the end" if reason == "unfinished"
+                                           else reason.replace("_", " "), NO_DATA))
+        if reason == "voicemail" and (left := _num(k.get("voicemails"))) is not None:
+            words += f" ({left:,.0f} left a message)"
+        w = width * count / total
+        tip = f"{words}: {count:,.0f} calls, {count / total * 100:.1f} %"
+        bar.append(_rect(x, 0, w, height, fill, tip, class_="outcome", data_reason=reason))
+        if w >= 44:
+            bar.append(_text(x + w / 2, 21, _short(count), "middle", _ink(fill), 12))
+        x += w
+        swatch = f'<span class="inline-bar" style="width:12px;background:{fill}"></span>'
+        rows.append([swatch + _e(words), _int(count), _pct(count / total)])
+    calls = _num(k.get("calls"))
+    rows.append(["<b>All calls</b>", f"<b>{_int(total)}</b>", "<b>100.0 %</b>"])
+    if calls is not None and round(calls) != round(total):
+        rows.append([_e("calls counted in the KPIs"), _int(calls), DASH])
+    svg = _svg("outcomes-bar", width, height, "How the calls ended", bar)
+    return svg + _table(["How the call ended", "Calls", "Share"], rows)
 
 
 # --------------------------------------------------------------------------- heatmaps
@@ -386,7 +541,8 @@ def _day_chart(per_hour: Sequence[Any], goal: float) -> str:
         if sl is not None and n > 0:
             sl_sum[h] += sl * n  # busy hours of busy days weigh more
             sl_weight[h] += n
-            per_day.setdefault(day, [None] * 24)[h] = sl
+            if n >= FEW_CALLS / 2:  # a day's hour of a call or two swings 0-100 %
+                per_day.setdefault(day, [None] * 24)[h] = sl
     if not days or not any(calls):
         return ""
     offered = [c / len(days) for c in calls]
@@ -451,9 +607,13 @@ def _day_chart(per_hour: Sequence[Any], goal: float) -> str:
     out.append(_el("path", d=path(sl_all), fill="none", stroke=SL_LINE, stroke_width=2.5))
     for h, v in enumerate(sl_all):
         if v is not None:
-            tip = _el("title", _e(f"{h:02d}:00  service level {v * 100:.1f} %"))
-            x, fill = left + (h + 0.5) * band, _sl_colour(v, goal)
-            out.append(_el("circle", tip, cx=x, cy=y_sl(v), r=4, fill=fill, stroke="#fff"))
+            n, few = sl_weight[h], sl_weight[h] < FEW_CALLS
+            text = f"{h:02d}:00  service level {v * 100:.1f} % over {n:,.0f} calls"
+            tip = _el("title", _e(text + (" (few calls: a noisy figure)" if few else "")))
+            x, colour = left + (h + 0.5) * band, _sl_colour(v, goal)
+            fill, stroke = ("#ffffff", colour) if few else (colour, "#ffffff")
+            out.append(_el("circle", tip, cx=x, cy=y_sl(v), r=4, fill=fill, stroke=stroke,
+                           stroke_width=1.5, class_="sl-few" if few else "sl"))
     y = height - 8
     out += [
         _rect(left, y - 9, 12, 10, OFFERED),
@@ -462,6 +622,8 @@ def _day_chart(per_hour: Sequence[Any], goal: float) -> str:
         _text(left + 136, y, "answered calls/h"),
         _line(left + 250, y - 4, left + 270, y - 4, SL_LINE, stroke_width=2.5),
         _text(left + 276, y, "service level, all days" + (" (grey: each day)" if each_day else "")),
+        _el("circle", cx=left + 566, cy=y - 4, r=4, fill="#ffffff", stroke=MUTED, stroke_width=1.5),
+        _text(left + 576, y, f"hollow: fewer than {FEW_CALLS} calls in the hour, a noisy figure"),
     ]
     return _svg("day-chart", width, height, "Offered calls and service level by hour", out)
 
@@ -494,8 +656,10 @@ def _agents(per_agent: Mapping[str, Any]) -> str:
                 _rect(left, y + 3, length, row_h - 8, fill, rx=3),
                 _text(left + length + 6, y + 14, f"{occupancy * 100:.1f} %"),
             ]
-    columns = [
-        _col("Answered", "answered", _int),
+    columns = [_col("Answered", "answered", _int)]
+    if any(_num(_map(row).get("callbacks")) for row in per_agent.values()):
+        columns.append(_col("Callbacks", "callbacks", _int))
+    columns += [
         _col("Rings not answered", "not_answered", _int),
         _col("Talk time", "talk_time", _secs),
         _col("Avg time to answer", "avg_answer", _secs),
@@ -511,17 +675,50 @@ def _queues(per_queue: Mapping[str, Any], goal: float) -> str:
         badge = f'<span class="badge" style="background:{_sl_colour(sl, goal)}">{_pct(sl)}</span>'
         return badge + (f" <small>in {target:g} s</small>" if target else "")
 
+    def left_otherwise(q: Mapping[str, Any]) -> str:
+        """Exits other than the three columns before it, so the row adds up to Calls."""
+        if "exits" not in q:
+            return DASH
+        other = {r: n for r, v in _map(q["exits"]).items()
+                 if r not in ("answered", "abandoned", "timeout") and (n := _num(v))}
+        if not other:
+            return "0"
+        tip = ", ".join(f"{REASONS.get(r, (r,))[0]}: {n:,.0f}" for r, n in sorted(other.items()))
+        return f'<span title="{_e(tip)}">{_int(sum(other.values()))}</span>'
+
+    def callbacks(q: Mapping[str, Any]) -> str:
+        return _int(sum(_num(v) or 0 for v in _map(q.get("callback_exits")).values()))
+
     columns = [
         _col("Calls", "calls", _int),
         _col("Answered", "answered", _int),
         _col("Abandoned", "abandoned", _int),
         _col("Timed out", "timeout", _int),
+        ("Left otherwise", left_otherwise),
         ("Service level", service_level),
         _col("ASA", "asa", _secs),
         _col("Mean wait", "mean_wait", _secs),
         _col("P90 wait", "p90_wait", _secs),
     ]
+    if any(_map(_map(q).get("callback_exits")) for q in per_queue.values()):
+        columns.append(("Callback jobs", callbacks))
     return _keyed_table("Queue", per_queue, columns)
+
+
+def _outside_queues(k: Mapping[str, Any], per_queue: Mapping[str, Any]) -> str:
+    """Why the queues' calls fall short of all calls, and what the extra columns count."""
+    note = ""
+    calls = _num(k.get("calls"))
+    entered = sum(_num(_map(q).get("calls")) or 0 for q in per_queue.values())
+    if calls and entered < calls:
+        note += (
+            f" {entered:,.0f} queue entries among {calls:,.0f} calls: the others rang agents "
+            "or mobiles directly, or ended in a menu, voicemail or the rules."
+        )
+    note += " Left otherwise: by a key, to a callback or voicemail (hover for the detail)."
+    if any(_map(_map(q).get("callback_exits")) for q in per_queue.values()):
+        note += " Callback jobs: callbacks that waited in the queue for an agent (not calls)."
+    return note
 
 
 def _numbers(per_number: Mapping[str, Any]) -> str:
@@ -553,11 +750,15 @@ def _eta(eta: Mapping[str, Any]) -> tuple[str, str]:
     rows = []
     for name, value in eta.items():
         mae, row = maes[name], _map(value)
-        bar = _inline_bar(mae / worst if mae is not None and worst > 0 else None, "#2171b5")
-        under = _inline_bar(_num(row.get("under_announced")), BAD) + _pct(
+        bar = _inline_bar(mae / worst if mae is not None and worst > 0 else None, "#2171b5", 60)
+        under = _inline_bar(_num(row.get("under_announced")), BAD, 60) + _pct(
             row.get("under_announced"))
-        rows.append([_e(ESTIMATORS.get(name, name)), bar + _secs(mae), _int(row.get("n")),
-                     under])
+        bias = _num(row.get("bias"))
+        bias_html = DASH if bias is None else (
+            ("+" if bias >= 0 else "-") + _secs(abs(bias))
+            + (" (too long)" if bias > 0 else " (too short)" if bias < 0 else ""))
+        rows.append([_e(ESTIMATORS.get(name, name)), bar + _secs(mae), _e(bias_html),
+                     _int(row.get("n")), under])
     ours, classic = maes.get("switchboard"), maes.get("moving_average")
     note = (
         "Mean absolute error of the wait announced to callers against the wait they had; "
@@ -571,9 +772,9 @@ def _eta(eta: Mapping[str, Any]) -> tuple[str, str]:
         f" Callers who hung up count in neither figure (their wait is unknown), which "
         f"flatters an estimate that is too low; under-announced shows it: the share of "
         f"answered callers who waited more than {UNDER_ANNOUNCED_BY:g} s longer than they "
-        f"were told."
+        f"were told. Bias: the mean of estimate minus real wait."
     )
-    headers = ["Estimator", "Mean abs. error", "Announcements", "Under-announced"]
+    headers = ["Estimator", "Mean abs. error", "Bias", "Announcements", "Under-announced"]
     return note, _table(headers, rows)
 
 
@@ -644,19 +845,15 @@ def render_report(kpis: dict[str, Any], title: str) -> str:
     k = _map(kpis)
     goal = _num(k.get("service_level_goal")) or DEFAULT_SL_GOAL
     target = _num(k.get("service_level_target"))
-    within = f"within {target:g} s" if target else "within the target"
-    facts = []
-    if k.get("config"):
-        facts.append(f"config {k['config']}")
-    if k.get("start"):
-        days = _num(k.get("days"))
-        facts.append(f"from {k['start']}" + (f" for {days:g} day(s)" if days else ""))
-    if k.get("seed") is not None:
-        facts.append(f"seed {k['seed']}")
+    within = _within(k)
+    facts = _facts(k)
     parts = [
-        f"<header><h1>{_e(title)}</h1><p>{_e(' · '.join(facts))}</p></header>",
+        f'<header><h1>{_e(title)}</h1><p class="facts">{_e(" · ".join(facts))}</p></header>',
         _cards(k, goal),
     ]
+    if outcomes := _outcomes(k):
+        note = "Every call ends one way; the shares add up to all calls."
+        parts.append(_section("Where the calls went", note, outcomes, "outcomes"))
 
     if maps := _heatmaps(_map(k.get("heatmap"))):
         note = "Calls by weekday and hour, summed over the simulated days; grey: day not simulated."
@@ -669,30 +866,28 @@ def render_report(kpis: dict[str, Any], title: str) -> str:
 
     if per_agent := _map(k.get("per_agent")):
         note = (
-            "Occupancy: share of the time logged in and available spent talking or in "
-            "wrap-up (ringing not counted). "
+            "Occupancy: share of the time staffed (available on shift, or on a call) spent "
+            "talking or in wrap-up (ringing not counted). Callbacks: customers reached. "
             "Above 90 % for long wears people out."
         )
         parts.append(_section("Agents", note, _agents(per_agent), "agents"))
 
     if per_queue := _map(k.get("per_queue")):
-        note = f"Service level: share answered {within}."
+        note = f"Service level: share answered {within}." + _outside_queues(k, per_queue)
         parts.append(_section("Queues", note, _queues(per_queue, goal), "queues"))
-    side = []
     if per_number := _map(k.get("per_number")):
         note = "Callers refused because every channel of the number was busy: raise the limit."
-        side.append(_section("Channels per number", note, _numbers(per_number), "numbers"))
+        parts.append(_section("Channels per number", note, _numbers(per_number), "numbers"))
     if eta := _map(k.get("eta_accuracy")):
         note, table = _eta(eta)
-        side.append(_section("Wait-time estimates", note, table, "eta"))
-    # Two short tables sit side by side on a wide screen.
-    parts.append(f'<div class="grid2">{"".join(side)}</div>' if len(side) == 2 else "".join(side))
+        parts.append(_section("Wait-time estimates", note, table, "eta"))
 
     if staffing := _seq(k.get("staffing")):
         observed = _seq(_map(k.get("heatmap")).get("days_observed"))
+        staffing_within = f"within {target:g} s" if target else "within the target"
         note = (
             f"Erlang model of each hour's traffic: agents needed to answer "
-            f"{goal * 100:g} % of calls {within}, against the agents scheduled."
+            f"{goal * 100:g} % of calls {staffing_within}, against the agents scheduled."
         )
         parts.append(_section("Staffing advice", note, _staffing(staffing, observed), "staffing"))
 
