@@ -10,13 +10,14 @@ from __future__ import annotations
 import asyncio
 import json
 import socket
+import struct
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from types import TracebackType
 from typing import Any
 from urllib.parse import parse_qsl, urlsplit
 
-_REASONS = {200: "OK", 201: "Created", 204: "No Content", 400: "Bad Request",
+_REASONS = {200: "OK", 201: "Created", 204: "No Content", 302: "Found", 400: "Bad Request",
             429: "Too Many Requests", 500: "Internal Server Error", 503: "Service Unavailable"}
 
 
@@ -43,6 +44,8 @@ class Answer:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     chunked: bool = False  # no Content-Length: the client cannot know the size up front
+    drip: float = 0.0  # after the head, send the body one byte every ``drip`` seconds
+    reset_after: int | None = None  # send this many body bytes, then reset the connection
 
     def encoded(self) -> tuple[bytes, str]:
         if isinstance(self.body, bytes):
@@ -123,13 +126,36 @@ class TinyHttp:
                 head.append(f"Content-Length: {len(body)}")
             headers = {"Content-Type": content_type, **answer.headers}
             head += [f"{name}: {value}" for name, value in headers.items()]
-            writer.write(("\r\n".join(head) + "\r\n\r\n").encode() + body)
+            writer.write(("\r\n".join(head) + "\r\n\r\n").encode())
+            if answer.reset_after is not None:
+                writer.write(body[:answer.reset_after])
+                await writer.drain()
+                _reset(writer)
+                return
+            if answer.drip:
+                for byte in body:
+                    await asyncio.sleep(answer.drip)
+                    writer.write(bytes([byte]))
+                    await writer.drain()
+            else:
+                writer.write(body)
             await writer.drain()
         except (ConnectionError, asyncio.IncompleteReadError):
             pass  # the client gave up (timeout tests): nothing to answer
+        except asyncio.CancelledError:
+            # Stopped by __aexit__. Ending normally: Python 3.11's start_server callback
+            # calls exception() on the task and logs a CancelledError traceback otherwise.
+            pass
         finally:
             writer.close()
             self._handlers.discard(task)
+
+
+def _reset(writer: asyncio.StreamWriter) -> None:
+    """Close with a TCP RST instead of a FIN: linger on, zero seconds."""
+    sock = writer.get_extra_info("socket")
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    writer.transport.abort()
 
 
 def _chunks(body: bytes, size: int = 4096) -> bytes:
