@@ -4,6 +4,10 @@ The runtime hands the core's ``AskWebhook``, ``LookupCrmOwner``, ``Notify`` and
 ``CreateCrmTask`` commands to :class:`Integrations`; each runs as its own asyncio task and
 answers (where the core waits for one) come back through ``feed`` as events. The core keeps
 its own timers, so a late or lost answer never stalls a call.
+
+Requests a call is waiting for (webhook, CRM lookup) and one-way sends (notifications, CRM
+tasks) have separate request slots: a dead Telegram or CRM, whose sends hold their slots for
+their whole timeout and retries, must not make every call's webhook wait its timeout away.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ import httpx
 from switchboard.config.model import Config
 from switchboard.core.commands import AskWebhook, CreateCrmTask, LookupCrmOwner, Notify
 from switchboard.core.events import CrmLookupFailed, Event
-from switchboard.integrations.http import CrmClient, WebhookRouter
+from switchboard.integrations.http import CrmClient, WebhookRouter, redact_httpx_log
 from switchboard.integrations.notify import TELEGRAM_API, Notifier
 
 __all__ = ["CrmClient", "Integrations", "Notifier", "WebhookRouter"]
@@ -33,10 +37,13 @@ class CommandRegistry(Protocol):
 
 
 class Integrations:
-    """Carries out the core's HTTP-facing commands, at most ``max_requests`` at a time.
+    """Carries out the core's HTTP-facing commands.
 
+    At most ``max_requests`` webhook and CRM lookup requests are in flight at a time, and as
+    many notifications and CRM tasks besides; the rest wait their turn within their timeout.
     ``client``: an httpx client to use (and leave open); by default one is made and closed
     by ``aclose``. The keyword arguments tune the senders (see ``Notifier``, ``CrmClient``).
+    Also redacts the URLs in httpx's log lines (``redact_httpx_log``): they carry tokens.
     """
 
     def __init__(self, config: Config, feed: Callable[[Event], None],
@@ -48,17 +55,19 @@ class Integrations:
             raise ValueError("max_requests must be at least 1")
         self._feed = feed
         self._own_client = client is None
+        redact_httpx_log()
         self.client = client if client is not None else httpx.AsyncClient(
             follow_redirects=False,  # a routing answer from wherever a redirect points is not one
-            limits=httpx.Limits(max_connections=max_requests),
+            limits=httpx.Limits(max_connections=2 * max_requests),  # both kinds of slots
         )
-        slots = asyncio.Semaphore(max_requests)
-        self.webhooks = WebhookRouter(config.webhooks, self.client, slots)
+        for_calls, one_way = asyncio.Semaphore(max_requests), asyncio.Semaphore(max_requests)
+        self.webhooks = WebhookRouter(config.webhooks, self.client, for_calls)
         self.crm = None if config.crm is None else CrmClient(
-            config.crm, self.client, slots, task_attempts=task_attempts, backoff=backoff
+            config.crm, self.client, for_calls, task_attempts=task_attempts, backoff=backoff,
+            task_slots=one_way,
         )
         self.notifier = Notifier(
-            config, self.client, slots, telegram_api=telegram_api, sms_gateway=sms_gateway,
+            config, self.client, one_way, telegram_api=telegram_api, sms_gateway=sms_gateway,
             sms_token=sms_token, attempts=notify_attempts, backoff=backoff,
         )
         self._tasks: set[asyncio.Task[None]] = set()
@@ -123,17 +132,24 @@ class Integrations:
             await asyncio.wait(set(self._tasks))
 
     async def aclose(self, grace: float = 5.0) -> None:
-        """Refuse new commands, give requests in flight ``grace`` seconds, then cancel them."""
+        """Refuse new commands, give requests in flight ``grace`` seconds, then cancel them.
+
+        Cancelled itself (a shutdown that stops waiting), it still cancels them and closes
+        the client before it ends.
+        """
         self._closed = True
-        if self._tasks:
-            _, pending = await asyncio.wait(set(self._tasks), timeout=grace)
+        try:
+            if self._tasks:
+                await asyncio.wait(set(self._tasks), timeout=grace)
+        finally:
+            pending = [task for task in self._tasks if not task.done()]
             for task in pending:
                 task.cancel()
             await asyncio.gather(*pending, return_exceptions=True)
             if pending:
                 log.warning("%d integration requests cancelled at shutdown", len(pending))
-        if self._own_client:
-            await self.client.aclose()
+            if self._own_client:
+                await self.client.aclose()
 
 
 async def _run(work: Awaitable[None]) -> None:

@@ -2,7 +2,11 @@
 
 Both carry out core commands and return the answering core event; nothing here raises into
 the caller. Every request is bounded by a timeout that covers the wait for a free request
-slot, the connection and the whole reply, and by ``MAX_REPLY_BYTES``.
+slot, the connection and the whole reply (a total deadline: httpx's own timeouts are per
+read, so a peer dripping a byte a second would never trip them), and by ``MAX_REPLY_BYTES``.
+Redirects are never followed: the call's data and the signature go only where the config
+says. Replies are asked for uncompressed (``Accept-Encoding: identity``) and one compressed
+anyway is refused, so a small gzip bomb cannot inflate past the size limit.
 
 **Routing webhook.** ``AskWebhook`` is POSTed as a JSON object (``call_id``, ``caller``,
 ``dialed``, ``number_name``, ``entities``, ``known_caller``, ``at``). When the webhook has a
@@ -61,7 +65,7 @@ class ReplyError(Exception):
 
 @dataclass(frozen=True, slots=True)
 class Reply:
-    """A peer's HTTP reply. ``body`` is read (within the size limit) for 2xx only."""
+    """A peer's HTTP reply. ``body`` is read (within the size limit) for a 2xx when asked."""
 
     status: int
     body: bytes = b""
@@ -80,25 +84,33 @@ class Reply:
 async def send(client: httpx.AsyncClient, slots: asyncio.Semaphore, method: str, url: str,
                timeout: float, *, content: bytes | None = None,
                headers: Mapping[str, str] | None = None,
-               params: Mapping[str, str] | None = None) -> Reply:
+               params: Mapping[str, str] | None = None, read_body: bool = True) -> Reply:
     """One HTTP request within ``timeout`` seconds in all; ReplyError when none came back.
 
+    ``read_body=False``: a 2xx counts once its status line is in, whatever its body does
+    (one-way sends: a peer that accepted must not get the message again).
     Reasons never contain the URL: a Telegram URL carries the bot token.
     """
     try:
         async with asyncio.timeout(timeout):
             async with slots:
                 request = client.build_request(
-                    method, url, content=content, headers=headers, params=params,
-                    timeout=httpx.Timeout(timeout),
+                    method, url, content=content,
+                    headers={"Accept-Encoding": "identity", **(headers or {})},
+                    params=params, timeout=httpx.Timeout(timeout),
                 )
-                response = await client.send(request, stream=True)
+                # Also when the client passed in follows redirects: see the module doc.
+                response = await client.send(request, stream=True, follow_redirects=False)
                 try:
                     if not 200 <= response.status_code < 300:
                         return Reply(response.status_code, b"", _retry_after(response))
+                    if not read_body:
+                        return Reply(response.status_code)
                     return Reply(response.status_code, await _read_limited(response))
                 finally:
                     await response.aclose()
+    except UnicodeEncodeError:  # httpx sends header values as ASCII; a pasted token may not be
+        raise ReplyError("a header is not ASCII") from None
     except (TimeoutError, httpx.TimeoutException):
         raise ReplyError("timeout") from None
     except (httpx.InvalidURL, httpx.UnsupportedProtocol):
@@ -112,11 +124,13 @@ async def send(client: httpx.AsyncClient, slots: asyncio.Semaphore, method: str,
 
 
 async def _read_limited(response: httpx.Response) -> bytes:
+    if response.headers.get("content-encoding", "identity").strip().lower() != "identity":
+        raise ReplyError("compressed reply")  # we asked for identity; see the module doc
     declared = response.headers.get("content-length", "")
     if declared.isdigit() and int(declared) > MAX_REPLY_BYTES:
         raise ReplyError(f"reply over {MAX_REPLY_BYTES} bytes")
     body = bytearray()
-    async for chunk in response.aiter_bytes():
+    async for chunk in response.aiter_raw():
         body += chunk
         if len(body) > MAX_REPLY_BYTES:  # the declared length may lie or be missing
             raise ReplyError(f"reply over {MAX_REPLY_BYTES} bytes")
@@ -137,11 +151,43 @@ def json_object(reply: Reply) -> dict[str, object]:
         raise ReplyError(f"HTTP {reply.status}")
     try:
         value = json.loads(reply.body)
-    except ValueError:  # includes UnicodeDecodeError
+    except (ValueError, RecursionError):  # UnicodeDecodeError; "[[[[..." nested too deep
         raise ReplyError("reply is not JSON") from None
     if not isinstance(value, dict):
         raise ReplyError("reply is not a JSON object")
     return value
+
+
+def redact(url: str | httpx.URL) -> str:
+    """``url`` fit for a log line: its scheme, host and port, nothing else.
+
+    User info (``user:password@``), the query (``?api_key=``) and the path (Telegram's
+    ``/bot<token>/``, a chat service's capability URL) can each carry a secret.
+    """
+    try:
+        parsed = httpx.URL(str(url))
+    except httpx.InvalidURL:
+        return "<not a URL>"
+    if not parsed.scheme or not parsed.host:
+        return "<not a URL>"
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}/..."
+
+
+class RedactedUrls(logging.Filter):
+    """Redacts the URLs in httpx's own log lines (``HTTP Request: POST <url> ...`` at INFO)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if isinstance(record.args, tuple):
+            record.args = tuple(redact(arg) if isinstance(arg, httpx.URL) else arg
+                                for arg in record.args)
+        return True
+
+
+def redact_httpx_log() -> None:
+    """Put ``RedactedUrls`` on the ``httpx`` logger, once however often it is called."""
+    httpx_log = logging.getLogger("httpx")
+    if not any(isinstance(f, RedactedUrls) for f in httpx_log.filters):
+        httpx_log.addFilter(RedactedUrls())
 
 
 def json_body(value: object) -> bytes:
@@ -159,7 +205,9 @@ async def deliver(attempt: Callable[[], Awaitable[Reply]], what: str, attempts: 
     """Try ``attempt`` up to ``attempts`` times; True once it gets a 2xx. Never raises.
 
     Waits ``backoff * 2**n`` seconds (or the peer's Retry-After) between tries; a 4xx other
-    than 429 is final, since sending the same request again cannot fix it.
+    than 429 is final, since sending the same request again cannot fix it. ``attempt``
+    should use ``send(..., read_body=False)``: a 2xx whose body then fails was still
+    accepted, and trying again would deliver twice.
     """
     for n in range(attempts):
         delay = backoff * 2**n
@@ -196,6 +244,7 @@ class WebhookRouter:
         # The core sends the endpoint's URL; the secret and the endpoint's own timeout are
         # found by it. A step that names a bare URL has neither.
         self._by_url = {endpoint.url: endpoint for endpoint in endpoints.values()}
+        self._names = {endpoint.url: name for name, endpoint in endpoints.items()}
         self._client = client
         self._slots = slots or asyncio.Semaphore(8)
 
@@ -212,7 +261,8 @@ class WebhookRouter:
                                content=body, headers=headers)
             target = json_object(reply)
         except ReplyError as err:
-            log.warning("routing webhook %s for call %s: %s", cmd.endpoint, cmd.call_id, err)
+            where = self._names.get(cmd.endpoint) or redact(cmd.endpoint)  # no secrets
+            log.warning("routing webhook %s for call %s: %s", where, cmd.call_id, err)
             return WebhookFailed(cmd.call_id, cmd.request_id, str(err))
         return WebhookAnswered(cmd.call_id, cmd.request_id, target)
 
@@ -222,11 +272,13 @@ class CrmClient:
 
     def __init__(self, crm: Crm, client: httpx.AsyncClient,
                  slots: asyncio.Semaphore | None = None, *, task_attempts: int = 4,
-                 backoff: float = 1.0) -> None:
+                 backoff: float = 1.0, task_slots: asyncio.Semaphore | None = None) -> None:
         self._crm = crm
         self._base = crm.url.rstrip("/")
         self._client = client
         self._slots = slots or asyncio.Semaphore(8)
+        # Tasks may have their own slots, so a dead CRM's tasks never hold up the lookups.
+        self._task_slots = task_slots or self._slots
         self._task_attempts = task_attempts
         self._backoff = backoff
 
@@ -261,8 +313,8 @@ class CrmClient:
                    "Idempotency-Key": uuid.uuid4().hex}
 
         def attempt() -> Awaitable[Reply]:
-            return send(self._client, self._slots, "POST", f"{self._base}/tasks",
-                        self._crm.timeout, content=body, headers=headers)
+            return send(self._client, self._task_slots, "POST", f"{self._base}/tasks",
+                        self._crm.timeout, content=body, headers=headers, read_body=False)
 
         return await deliver(attempt, f"CRM task for {cmd.number}", self._task_attempts,
                              self._backoff)

@@ -195,7 +195,7 @@ class Notifier:
 
         def attempt() -> Awaitable[Reply]:
             return send(self._client, self._slots, "POST", url, self._timeout,
-                        content=content, headers=all_headers)
+                        content=content, headers=all_headers, read_body=False)
 
         return await deliver(attempt, what, self._attempts, self._backoff)
 
