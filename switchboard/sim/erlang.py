@@ -311,10 +311,11 @@ class StaffingHour:
 
     weekday: int
     hour: int
-    calls_per_hour: float
-    erlangs: float
+    calls_per_hour: float  # all calls: each holds a channel
+    erlangs: float  # the agents' traffic: of the calls that wanted an agent
     agents_needed: int
     channels_needed: int
+    agent_calls_per_hour: float = 0.0  # the calls that wanted an agent
 
 
 def staffing_advice(
@@ -324,37 +325,49 @@ def staffing_advice(
     target_seconds: float,
     mean_patience: float | None,
     days_observed: Sequence[int],
+    wanting: Sequence[Sequence[float]] | None = None,
 ) -> list[StaffingHour]:
     """Agents and channels per weekday and hour from a call heatmap (MISSION B6, P3).
 
     ``arrivals[weekday][hour]`` is the number of calls summed over the observed days and
     ``days_observed[weekday]`` how many of that weekday were observed; a weekday never
-    observed gets zeros. Channels are sized for 1 % blocking; a caller holds a channel
-    while waiting too, so the holding time is the talk time plus the mean wait with the
-    advised number of agents. Returns 168 entries, Monday 00:00 first.
+    observed gets zeros. ``wanting``, of the same shape, counts the calls among them that
+    wanted an agent (a call that only hears the after-hours menu or leaves a message needs
+    a channel, not an agent); without it, every call did. Channels are sized for 1 %
+    blocking; a caller holds a channel while waiting too, so the holding time is the talk
+    time plus the mean wait with the advised number of agents (for the calls that wait for
+    one). Returns 168 entries, Monday 00:00 first.
     """
-    if len(arrivals) != 7 or any(len(row) != 24 for row in arrivals):
-        raise ValueError("arrivals must be 7 weekdays (Monday first) x 24 hours")
+    for name, grid in (("arrivals", arrivals), ("wanting", wanting)):
+        if grid is not None and (len(grid) != 7 or any(len(row) != 24 for row in grid)):
+            raise ValueError(f"{name} must be 7 weekdays (Monday first) x 24 hours")
     if len(days_observed) != 7 or any(d < 0 for d in days_observed):
         raise ValueError("days_observed must be 7 counts >= 0, Monday first")
     advice: list[StaffingHour] = []
     for weekday, row in enumerate(arrivals):
         days = days_observed[weekday]
         for hour, count in enumerate(row):
-            if count < 0:
-                raise ValueError(f"arrivals[{weekday}][{hour}] is negative: {count!r}")
+            wanted = count if wanting is None else wanting[weekday][hour]
+            if count < 0 or wanted < 0 or wanted > count:
+                raise ValueError(f"arrivals[{weekday}][{hour}] must be >= 0 and not below "
+                                 f"the calls that wanted an agent: {count!r}, {wanted!r}")
             per_hour = count / days if days else 0.0
-            rate = per_hour / 3600
-            agents = agents_needed(rate, mean_handle, target_sl, target_seconds, mean_patience)
-            hold = _channel_hold(rate, mean_handle, mean_patience, agents)
+            for_agents = wanted / days if days else 0.0
+            rate, agent_rate = per_hour / 3600, for_agents / 3600
+            agents = agents_needed(agent_rate, mean_handle, target_sl, target_seconds,
+                                   mean_patience)
+            # A call for an agent holds its channel for its wait and talk; another one
+            # (a menu, a message) for about a handling time too.
+            hold = _channel_hold(agent_rate, mean_handle, mean_patience, agents)
             advice.append(
                 StaffingHour(
                     weekday=weekday,
                     hour=hour,
                     calls_per_hour=per_hour,
-                    erlangs=rate * mean_handle,
+                    erlangs=agent_rate * mean_handle,
                     agents_needed=agents,
                     channels_needed=channels_needed(rate, hold),
+                    agent_calls_per_hour=for_agents,
                 )
             )
     return advice

@@ -28,6 +28,11 @@ Definitions:
 - lost: numbers whose last LostChanged is ``lost`` at the end of the run.
 - per queue: inbound callers only (from QueueExited); callback jobs waiting in a queue are
   counted apart in ``callback_exits``. Overall figures come from CallFinished.
+- staffing (per weekday and hour): ``agents_needed`` for the calls that wanted an agent
+  (``agent_calls_per_hour``: answered, queued, or someone was rung for them), with
+  ``channels_needed`` for all calls (``calls_per_hour``): a call that only heard the
+  after-hours menu or left a message holds a line but needs nobody. ``agents_on``: agents
+  available on shift, on average.
 """
 
 from __future__ import annotations
@@ -147,6 +152,9 @@ class KpiCollector:
         self.per_number: dict[str, list[int]] = {n.number: [0, 0] for n in config.numbers}
         self.heat_calls = [[0] * 24 for _ in range(7)]
         self.heat_missed = [[0] * 24 for _ in range(7)]
+        # Calls that wanted an agent (a queue, a ring): what agents are sized for (staffing).
+        self.heat_wanting = [[0] * 24 for _ in range(7)]
+        self._rang: set[str] = set()
         self.lost_status: dict[str, str] = {}
         self.callbacks: Counter[str] = Counter()
         self.talk_sum = 0.0
@@ -201,6 +209,10 @@ class KpiCollector:
         else:
             self._not_answered[agent_id] += 1
 
+    def call_rang(self, call_id: str) -> None:
+        """Someone (an agent, a mobile) was rung for this inbound call."""
+        self._rang.add(call_id)
+
     def voicemail_saved(self) -> None:
         self.voicemails += 1
 
@@ -224,6 +236,10 @@ class KpiCollector:
                 self._answered_by[rec.agent_id] += 1
         elif rec.outcome == "missed":
             self.heat_missed[grid.weekday[i]][grid.hour[i]] += 1
+        rang = rec.call_id in self._rang
+        self._rang.discard(rec.call_id)
+        if (answered or rang or rec.queue is not None) and rec.call_id in self._inbound:
+            self.heat_wanting[grid.weekday[i]][grid.hour[i]] += 1
         pending = self._eta_pending.pop(rec.call_id, None)
         if pending and answered and rec.answered_at is not None:
             given: set[str] = set()
@@ -451,13 +467,14 @@ class KpiCollector:
             agents_on[grid.weekday[i]][grid.hour[i]] += available_slot[i] / 3600
         advice = erlang.staffing_advice(
             self.heat_calls, mean_handle, STAFFING_TARGET, self._sl_target(),
-            self._mean_patience(), days,
+            self._mean_patience(), days, wanting=self.heat_wanting,
         )
         return [
             {
                 "weekday": row.weekday,
                 "hour": row.hour,
                 "calls_per_hour": row.calls_per_hour,
+                "agent_calls_per_hour": row.agent_calls_per_hour,
                 "erlangs": row.erlangs,
                 "agents_needed": row.agents_needed,
                 "channels_needed": row.channels_needed,

@@ -463,7 +463,10 @@ def _staffing(staffing: Sequence[Any], observed: Sequence[Any]) -> str:
             if gap is not None and gap < 0:
                 gap_html = f'<b style="color:{BAD}">{gap_html}</b>'
             erlangs, on_html = num(s.get("erlangs")) or 0, fmt_g(scheduled) or DASH
-            row = [f"{WEEKDAYS[d]} {h:02d}:00", f"{rate:.1f}", f"{erlangs:.2f}", fmt_int(needed)]
+            wanting = num(s.get("agent_calls_per_hour"))
+            row = [f"{WEEKDAYS[d]} {h:02d}:00", f"{rate:.1f}",
+                   DASH if wanting is None else f"{wanting:.1f}", f"{erlangs:.2f}",
+                   fmt_int(needed)]
             rows.append([*row, on_html, gap_html, fmt_int(s.get("channels_needed"))])
     peak = max((v for row in need for v in row if v is not None), default=0.0)
 
@@ -489,7 +492,8 @@ def _staffing(staffing: Sequence[Any], observed: Sequence[Any]) -> str:
         f'<b style="color:{BAD}">Red</b>: short-staffed; green: enough; '
         "yellow: 3 or more to spare.</p>"
     )
-    headers = ["Hour", "Calls/h", "Erlangs", "Agents needed", "Scheduled", "Spare", "Channels"]
+    headers = ["Hour", "Calls/h", "For agents/h", "Erlangs", "Agents needed", "Scheduled",
+               "Spare", "Channels"]
     return (
         f"{grid}{key}<details><summary>Hour by hour ({len(rows)} hours with calls or "
         f"agents)</summary>{table(headers, rows)}</details>"
@@ -546,7 +550,10 @@ def render_report(kpis: dict[str, Any], title: str) -> str:
         staffing_within = f"within {target:g} s" if target else "within the target"
         note = (
             f"Erlang model of each hour's traffic: agents needed to answer "
-            f"{goal * 100:g} % of calls {staffing_within}, against the agents scheduled."
+            f"{goal * 100:g} % of calls {staffing_within}, against the agents scheduled. "
+            "Agents are sized for the calls that wanted one (a queue or a ring); a call that "
+            "only heard a menu or left a message needs a channel, not an agent. Scheduled "
+            "counts agents on shift: an hour covered only by a duty person's mobile is red."
         )
         parts.append(section("Staffing advice", note, _staffing(staffing, observed), "staffing"))
 

@@ -432,6 +432,8 @@ class _World:
         rng = self.behaviour
         sim = self.config.simulation
         call = self.chans.get(cmd.call_id) if cmd.call_id is not None else None
+        if call is not None:
+            self.kpi.call_rang(call.id)
         group = [False]
         no_answer = sim.agents.no_answer
         for target in cmd.legs:

@@ -365,7 +365,7 @@ def test_staffing_advice_from_heatmap() -> None:
     assert advice[0] == StaffingHour(0, 0, 0.0, 0.0, 0, 0)
     monday_nine = advice[9]
     assert (monday_nine.weekday, monday_nine.hour) == (0, 9)
-    assert monday_nine.calls_per_hour == 100
+    assert monday_nine.calls_per_hour == monday_nine.agent_calls_per_hour == 100
     assert monday_nine.erlangs == pytest.approx(5.0)
     assert monday_nine.agents_needed == agents_needed(100 / 3600, 180, 0.8, 20)
     # Waiting callers hold channels too: at least as many as talk time alone needs.
@@ -375,6 +375,22 @@ def test_staffing_advice_from_heatmap() -> None:
 
     impatient = staffing_advice(arrivals, 180, 0.8, 20, 60, days)
     assert impatient[9].agents_needed <= monday_nine.agents_needed
+
+
+def test_staffing_advice_sizes_agents_for_the_calls_that_wanted_one() -> None:
+    """At night every call hears the after-hours menu: channels for them, no agents."""
+    arrivals = [[0.0] * 24 for _ in range(7)]
+    wanting = [[0.0] * 24 for _ in range(7)]
+    arrivals[0][2], arrivals[0][9], wanting[0][9] = 20, 100, 60
+    advice = staffing_advice(arrivals, 180, 0.8, 20, None, [1] * 7, wanting=wanting)
+    night, nine = advice[2], advice[9]
+    assert (night.calls_per_hour, night.agent_calls_per_hour, night.agents_needed) == (20, 0, 0)
+    assert night.erlangs == 0 and night.channels_needed == channels_needed(20 / 3600, 180)
+    assert (nine.calls_per_hour, nine.agent_calls_per_hour) == (100, 60)
+    assert nine.erlangs == pytest.approx(3.0)
+    assert nine.agents_needed == agents_needed(60 / 3600, 180, 0.8, 20)
+    with pytest.raises(ValueError):  # more calls wanting an agent than calls
+        staffing_advice(wanting, 180, 0.8, 20, None, [1] * 7, wanting=arrivals)
 
 
 def test_staffing_advice_rejects_bad_shapes() -> None:

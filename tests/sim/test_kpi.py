@@ -93,3 +93,28 @@ def test_callbacks_connected_are_counted_per_agent() -> None:
     kpi.on_callback(CallbackFinished("+380671111114", "gave_up", t + 300, None, 0))
     agent = kpi.finish(t + 3600)["per_agent"]["201"]  # type: ignore[index]
     assert (agent["answered"], agent["callbacks"]) == (1, 2)
+
+
+def test_staffing_sizes_agents_for_the_calls_that_wanted_one() -> None:
+    """At 02:00 four calls hear the after-hours menu and leave messages, and one rings the
+    duty person's mobile; at 10:00 two wait in the queue. The night needs channels for five
+    calls and an agent for one; before, all five asked for agents (red '2/0' every night)."""
+    grid = hour_grid(CONFIG, 1)
+    kpi = KpiCollector(CONFIG, grid, [], {"201": None})
+    night, day = grid.t0 + 2 * 3600, grid.t0 + 10 * 3600
+    for n in range(5):
+        kpi.call_arrived(f"n{n}", night + n, "100")
+    kpi.call_rang("n4")
+    for n in range(5):
+        kpi.on_call_finished(CallFinished(
+            f"n{n}", "100", "+380671111111", night + n, night + 60, "missed",
+            "no_answer" if n == 4 else "voicemail", None, None, 60.0))
+    for n in range(2):
+        kpi.call_arrived(f"d{n}", day + n, "100")
+        finished(kpi, f"d{n}", day + n, day + 30)
+    staffing = {(s["weekday"], s["hour"]): s for s in kpi.finish(grid.end)["staffing"]}  # type: ignore[union-attr]
+    weekday = grid.weekday[0]
+    at_night, at_ten = staffing[(weekday, 2)], staffing[(weekday, 10)]
+    assert (at_night["calls_per_hour"], at_night["agent_calls_per_hour"]) == (5, 1)
+    assert (at_ten["calls_per_hour"], at_ten["agent_calls_per_hour"]) == (2, 2)
+    assert at_night["agents_needed"] == 1 and at_night["channels_needed"] >= 1
