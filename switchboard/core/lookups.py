@@ -18,6 +18,15 @@ if TYPE_CHECKING:
     from switchboard.core.switchboard import Switchboard
 
 _PHONE = re.compile(r"^\+?[0-9]{3,20}$")
+# What a peer's reply may put in a Decision (the call's history): a name cut to this
+# length, this many keys of an unusable reply. The reply itself may be 64 KiB.
+_SHOWN_CHARS = 80
+_SHOWN_KEYS = 10
+
+
+def _shown(value: object) -> str:
+    text = str(value)
+    return text if len(text) <= _SHOWN_CHARS else text[: _SHOWN_CHARS - 1] + "…"
 
 
 class Lookups:
@@ -96,8 +105,9 @@ class Lookups:
         why = "no owner" if agent_id is None else (
             "unknown agent" if agent is None else self.sb.why_unavailable(agent, now))
         if why is not None or agent is None:
-            self.sb.decide(call.id, now, step, f"{agent_id or 'nobody'}: {why}: next step",
-                        skipped=((agent_id or "-", why or ""),))
+            named = _shown(agent_id) if agent_id else "nobody"
+            self.sb.decide(call.id, now, step, f"{named}: {why}: next step",
+                           skipped=((named if agent_id else "-", why or ""),))
             self.sb.advance(call, now)
             return
         self.sb.decide(call.id, now, step, f"ring {agent.id}", tried=(agent.id,))
@@ -120,6 +130,7 @@ class Lookups:
             call.stack = []
             self.sb.enter_scheme(call, scheme, now)
         else:
-            self.sb.decide(call.id, now, "webhook", "reply names no agent, number or known scheme: "
-                        "next step", details={"reply": {k: str(v)[:80] for k, v in target.items()}})
+            shown = {_shown(k): _shown(v) for k, v in list(target.items())[:_SHOWN_KEYS]}
+            self.sb.decide(call.id, now, "webhook", "reply names no agent, number or known "
+                           "scheme: next step", details={"reply": shown, "keys": len(target)})
             self.sb.advance(call, now)

@@ -284,5 +284,23 @@ def test_webhook_garbage_reply_goes_to_the_next_step_with_the_reason(
     out = d.send(e.WebhookAnswered("c1", ask.request_id, reply), at=T + 1)
     [decision] = steps(out, "webhook")
     assert decision.summary == "reply names no agent, number or known scheme: next step"
-    assert decision.details == {"reply": {k: str(v)[:80] for k, v in reply.items()}}
+    shown = {k: str(v) if len(str(v)) <= 80 else str(v)[:79] + "…" for k, v in reply.items()}
+    assert decision.details == {"reply": shown, "keys": len(reply)}
     assert queued(out)
+
+
+def test_what_a_webhook_reply_puts_in_the_call_history_is_bounded() -> None:
+    """A 64 KiB reply must not land whole in the Decisions (the call's history, B1): an
+    agent name is cut to 80 characters, an unusable reply shows 10 of its keys."""
+    d = Driver(CFG)
+    ask = ask_hook(d)
+    out = d.send(e.WebhookAnswered("c1", ask.request_id, {"agent": "9" * 60_000}), at=T + 1)
+    [decision] = steps(out, "webhook")
+    assert decision.summary == "9" * 79 + "…: unknown agent: next step"
+    assert decision.skipped == (("9" * 79 + "…", "unknown agent"),)
+    d = Driver(CFG)
+    ask = ask_hook(d)
+    reply = {f"k{n}": "v" for n in range(5_000)}
+    out = d.send(e.WebhookAnswered("c1", ask.request_id, reply), at=T + 1)
+    [decision] = steps(out, "webhook")
+    assert decision.details == {"reply": {f"k{n}": "v" for n in range(10)}, "keys": 5_000}
