@@ -47,7 +47,7 @@ class Integrations:
     """
 
     def __init__(self, config: Config, feed: Callable[[Event], None],
-                 client: httpx.AsyncClient | None = None, *, max_requests: int = 8,
+                 client: httpx.AsyncClient | None = None, *, max_requests: int = 32,
                  telegram_api: str = TELEGRAM_API, sms_gateway: str | None = None,
                  sms_token: str | None = None, task_attempts: int = 4,
                  notify_attempts: int = 3, backoff: float = 1.0) -> None:
