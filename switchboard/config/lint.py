@@ -46,6 +46,12 @@ from switchboard.config.model import (
 from switchboard.config.prompts import DEFAULT_PROMPTS
 
 _DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+# A number or mask once spaces and the punctuation people write numbers with are gone.
+_PUNCTUATION = re.compile(r"[\s\-().\[\]/\\]")
+_NUMBER_OR_MASK = re.compile(r"\+?[0-9Xx*#]+")
+_REGEX = re.compile(r"[?^$|{}\[\]\\]|.\+")
+# Conditions that hold for no caller when given as an empty list.
+_NEVER_WHEN_EMPTY = ("days", "caller_in", "caller_matches", "caller_country", "caller_region")
 _DAY = 24 * 60
 # Steps after which nothing in the same list runs: the call is over or went elsewhere.
 _TERMINAL = (RejectStep, HangupStep, GotoStep, VoicemailStep, IvrStep, CallbackStep)
@@ -82,6 +88,7 @@ class _Linter:
         self.check_agents()
         self.check_schedules()
         self.check_rules()
+        self.check_lists()
         for steps in self.step_lists():
             self.check_steps(steps)
         self.check_queues()
@@ -220,6 +227,10 @@ class _Linter:
                        else "use an ISO 3166-1 code such as UA, PL, DE, US")
                 self.error((*path, "holidays"), f"schedule '{name}': unknown holiday country "
                          f"'{country}'; {fix}")
+            elif country is None and schedule.holiday_subdivision is not None:
+                self.warn((*path, "holiday_subdivision"), f"schedule '{name}': "
+                          "holiday_subdivision has no effect without 'holidays:' (the country); "
+                          "add it or remove the subdivision")
             elif country is not None and schedule.holiday_subdivision is not None:
                 subdivisions = supported[country]
                 if schedule.holiday_subdivision not in subdivisions:
@@ -294,6 +305,25 @@ class _Linter:
                                       f"'{rule.name}' (line {self.line(path)})")
                 self.check_when(path, label, rule.when)
 
+    def check_lists(self) -> None:
+        for name, caller_list in self.config.lists.items():
+            for j, entry in enumerate(caller_list.numbers):
+                self.mask(("lists", name, "numbers", j), f"list '{name}'", entry)
+
+    def mask(self, path: PathKey, context: str, entry: str) -> None:
+        """A list entry or ``caller_matches`` mask that no caller's number can ever fit.
+
+        A word (``anonymous``) is kept: it is what a caller who hides the number sends.
+        """
+        cleaned = _PUNCTUATION.sub("", entry)
+        how = "use X for one digit and * for any digits (+38067*, 0442000XXX)"
+        if _REGEX.search(entry):
+            self.warn(path, f"{context}: '{entry}' looks like a regular expression, which masks "
+                      f"are not, so no caller matches it; {how}")
+        elif not (_NUMBER_OR_MASK.fullmatch(cleaned) or cleaned.isalpha()):
+            self.warn(path, f"{context}: '{entry}' is neither a number nor a mask, so no caller "
+                      f"matches it; write digits with an optional leading +, {how}")
+
     def check_when(self, path: PathKey, label: str, when: When) -> None:
         at = (*path, "when")
         schedules, lists = self.config.schedules, self.config.lists
@@ -304,7 +334,21 @@ class _Linter:
         for key in ("caller_in", "caller_not_in"):
             for j, name in enumerate(getattr(when, key) or []):
                 self.ref((*at, key, j), label, "list", name, lists, "lists")
+        for j, mask in enumerate(when.caller_matches or []):
+            self.mask((*at, "caller_matches", j), f"{label} caller_matches", mask)
+        for j, country in enumerate(when.caller_country or []):
+            if country not in phonenumbers.SUPPORTED_REGIONS:
+                fix = (f"write it as '{country.upper()}'"
+                       if country.upper() in phonenumbers.SUPPORTED_REGIONS
+                       else "use two-letter ISO 3166-1 codes in capitals, e.g. UA, PL, US")
+                self.error((*at, "caller_country", j), f"{label}: unknown country '{country}' in "
+                           f"caller_country; {fix}")
         never = "can never match"
+        empty = [key for key in _NEVER_WHEN_EMPTY if getattr(when, key) == []] + \
+            [f"entity.{key}" for key, values in (when.entity or {}).items() if not values]
+        if empty:
+            self.warn(at, f"{label} {never}: '{empty[0]}' is an empty list, which no call is in; "
+                      "name at least one value or remove the condition")
         if when.open is not None and when.open == when.closed:
             self.warn(at, f"{label} {never}: schedule '{when.open}' cannot be open and closed at "
                      "once; keep 'open:' or 'closed:'")

@@ -24,6 +24,7 @@ from pydantic import BaseModel, ValidationError
 from pydantic_core import ErrorDetails
 from ruamel.yaml import YAML
 from ruamel.yaml.comments import TaggedScalar
+from ruamel.yaml.constructor import DuplicateKeyError
 from ruamel.yaml.error import MarkedYAMLError
 from ruamel.yaml.nodes import MappingNode, Node, ScalarNode, SequenceNode
 from ruamel.yaml.reader import ReaderError
@@ -37,6 +38,8 @@ PathKey = tuple[str | int, ...]
 _MAX_VALUES = 200_000
 _MAX_DEPTH = 100
 _SCHEMA_DIALECT = "https://json-schema.org/draft/2020-12/schema"
+# A plain decimal integer as written (after an optional anchor), up to what ends a scalar.
+_WRITTEN_INT = re.compile(r"(?:&\S+\s+)?([-+]?[0-9][0-9_]*)(?=\s*(?:$|#|,|]|}))")
 
 
 @dataclass(frozen=True)
@@ -163,10 +166,7 @@ def _parse(text: str, sources: SourceMap) -> Any:
     except MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
         line = mark.line + 1 if mark is not None else 1
-        what = exc.problem or "invalid YAML"
-        if exc.context and exc.context_mark is not None:
-            what += f" ({exc.context} at line {exc.context_mark.line + 1})"
-        _fail(file, line, f"YAML syntax error: {what}")
+        _fail(file, line, _syntax_error(exc))
     except ReaderError as exc:
         line = text[: max(exc.position, 0)].count("\n") + 1
         _fail(file, line, f"the file is not YAML text: character #x{exc.character:04x} is "
@@ -176,9 +176,28 @@ def _parse(text: str, sources: SourceMap) -> Any:
     except Exception as exc:  # a scalar that cannot be built (2026-13-01, !!int x)
         raise ConfigError([_bad_scalar(text, file, exc)]) from None
     try:
-        return _Plain(sources).convert(document, ())
+        return _Plain(sources, text).convert(document, ())
     except RecursionError:
         _fail(file, 1, "the YAML is nested too deeply")
+
+
+def _syntax_error(exc: MarkedYAMLError) -> str:
+    """ruamel's description of a syntax error, with what to do about the common ones."""
+    what = exc.problem or "invalid YAML"
+    start = exc.context_mark.line + 1 if exc.context_mark is not None else None
+    if isinstance(exc, DuplicateKeyError):
+        # ruamel quotes both values, whole sections included; the key and the fix will do.
+        found = re.match(r'found duplicate key "(.*?)" with value', what, re.DOTALL)
+        key = found.group(1) if found else "?"
+        return (f'YAML syntax error: found duplicate key "{key}" in the mapping that starts at '
+                f"line {start}; keep one of them (merge what is under them)")
+    if exc.context and start is not None:
+        what += f" ({exc.context} at line {start})"
+    if "'\\t'" in what:
+        what += "; indent with spaces, not tabs"
+    elif exc.problem == "but found another document":
+        what += "; a config is one YAML document: remove the '---' line or split the file"
+    return f"YAML syntax error: {what}"
 
 
 def _too_deep(text: str) -> int:
@@ -239,8 +258,9 @@ def _scalar_nodes(root: Node | None) -> Iterator[ScalarNode]:
 class _Plain:
     """Turns ruamel's round-trip nodes into plain dicts, lists and scalars, noting lines."""
 
-    def __init__(self, sources: SourceMap) -> None:
+    def __init__(self, sources: SourceMap, text: str) -> None:
         self.sources = sources
+        self.text_lines = text.splitlines()
         self.count = 0
         self.open: set[int] = set()  # containers being converted: an alias loop is one
 
@@ -264,10 +284,26 @@ class _Plain:
             # Keys merged in with '<<: *alias' have no position here; use the mapping's.
             at = positions.get(key)
             at_line = at[0] + 1 if at else line
-            self.sources.lines.setdefault((*path, name), at_line)
+            if (*path, name) in self.sources.lines and isinstance(node, dict):
+                first = self.sources.lines[(*path, name)]
+                _fail(self.sources.filename, at_line, f"the key '{name}' is given twice (first "
+                      f"at line {first}; YAML keys 1 and '1' are the same here); keep one")
+            self.sources.lines[(*path, name)] = at_line
+            if isinstance(value, int) and not isinstance(value, bool) and at:
+                value = self._as_written(value, *at[-2:])
             converted.append((name, self.convert(value, (*path, name), at_line)))
         self.open.discard(id(node))
         return dict(converted) if isinstance(node, dict) else [v for _, v in converted]
+
+    def _as_written(self, value: int, line: int, column: int) -> int | str:
+        """An integer as written when YAML changed it: ``+380...`` and ``0671...`` keep their
+        ``+`` and leading zero (a bare number is text for ids and numbers; int fields read
+        the text back)."""
+        text = self.text_lines[line] if 0 <= line < len(self.text_lines) else ""
+        written = _WRITTEN_INT.match(text, column)
+        if written is None or written.group(1) == str(value):
+            return value
+        return written.group(1)
 
 
 def _key(key: Any) -> str:
@@ -511,6 +547,8 @@ def _message(error: ErrorDetails, walk: _Walk) -> str:
             wanted = f"a mapping with keys such as {', '.join(list(walk.leaf.model_fields)[:4])}"
         detail = error.get("ctx", {}).get("error")
         extra = f" ({detail})" if isinstance(detail, str) else ""
+        if kind == "string_type" and isinstance(given, int | float | dt.date):
+            extra += "; put it in quotes if it is meant as text"  # `name: 5`, `country: NO`
         return f"{where}: expected {wanted}, got {_show(given)}{extra}"
     text = error["msg"].removeprefix("Value error, ").removeprefix("Assertion failed, ")
     if kind in ("value_error", "assertion_error") or isinstance(given, dict | list):

@@ -21,14 +21,29 @@ from pydantic import (
     model_validator,
 )
 
-_HHMM = re.compile(r"^([01]\d|2[0-4]):([0-5]\d)$")
+_HHMM = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 
 
 class Model(BaseModel):
-    """Base: unknown keys are errors (a typo must not be silently ignored)."""
+    """Base: unknown keys are errors (a typo must not be silently ignored).
 
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    Infinity and NaN are refused everywhere: ``.inf`` seconds would reach the timers.
+    """
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+
+def _int_as_text(value: Any) -> Any:
+    """A bare ``201`` is the text ``"201"``; ``true``, ``null``, lists... are left to fail."""
+    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
+
+
+def _not_a_number(value: Any) -> Any:
+    """Dates must be written as dates: pydantic would read ``0`` as 1970-01-01."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        raise ValueError(f"{value!r} is not a date; write it like 2026-12-31")
+    return value
 
 
 # --------------------------------------------------------------------------- schedules
@@ -43,8 +58,14 @@ class TimeRange(Model):
     @classmethod
     def parse(cls, text: str) -> TimeRange:
         parts = text.replace(" ", "").split("-")
-        if len(parts) != 2 or not all(_HHMM.match(p) for p in parts):
+        if len(parts) != 2 or not all(re.fullmatch(r"\d\d:\d\d", p) for p in parts):
             raise ValueError(f"time range {text!r} must look like '09:00-18:00'")
+        wrong = [p for p in parts if not _HHMM.match(p)]
+        if wrong:
+            raise ValueError(f"time range {text!r}: {wrong[0]} is not a time of day; hours are "
+                             "00-23 (and 24:00 for the end of the day), minutes 00-59")
+        if parts[0] == "24:00":
+            raise ValueError(f"time range {text!r} starts at 24:00; start it at 00:00 instead")
         return cls(start=parts[0], end=parts[1])
 
     def minutes(self) -> tuple[int, int]:
@@ -70,6 +91,7 @@ class Override(Model):
     note: str = ""
 
     _norm = field_validator("hours", mode="before")(_parse_ranges)
+    _date = field_validator("date", mode="before")(_not_a_number)
 
 
 class Schedule(Model):
@@ -147,10 +169,7 @@ class Agent(Model):
     )
     status: Literal["available", "break", "offline"] = "available"
 
-    @field_validator("id", mode="before")
-    @classmethod
-    def _str_id(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+    _str_id = field_validator("id", mode="before")(_int_as_text)
 
 
 # --------------------------------------------------------------------------- numbers
@@ -181,10 +200,7 @@ class Number(Model):
     record: bool = False
     language: str | None = None
 
-    @field_validator("number", mode="before")
-    @classmethod
-    def _str_number(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+    _str_number = field_validator("number", mode="before")(_int_as_text)
 
 
 # --------------------------------------------------------------------------- conditions & steps
@@ -281,9 +297,9 @@ class RingTarget(Model):
     @field_validator("agents", "groups", "mobiles", "numbers", mode="before")
     @classmethod
     def _strs(cls, value: Any) -> Any:
-        if isinstance(value, str | int):
+        if isinstance(value, str | int) and not isinstance(value, bool):
             value = [value]
-        return [str(v) for v in value] if isinstance(value, list) else value
+        return [_int_as_text(v) for v in value] if isinstance(value, list) else value
 
 
 class RingStep(Model):
@@ -455,15 +471,14 @@ class ExitKey(Model):
     action: Literal["voicemail", "callback"] = "callback"
     voicemail: str | None = None
 
+    _digit = field_validator("digit", mode="before")(_int_as_text)  # `digit: 1` as for IVR keys
+
 
 class Member(Model):
     agent: str
     penalty: int = Field(default=0, ge=0, description="Lower penalties are tried first")
 
-    @field_validator("agent", mode="before")
-    @classmethod
-    def _s(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+    _s = field_validator("agent", mode="before")(_int_as_text)
 
 
 class Queue(Model):
@@ -496,7 +511,8 @@ class Queue(Model):
     @classmethod
     def _members(cls, value: Any) -> Any:
         if isinstance(value, list):
-            return [{"agent": str(v)} if isinstance(v, str | int) else v for v in value]
+            return [{"agent": v} if isinstance(v, str | int) and not isinstance(v, bool) else v
+                    for v in value]
         return value
 
     @field_validator("music", mode="before")
@@ -565,7 +581,7 @@ class CallerList(Model):
     @field_validator("numbers", mode="before")
     @classmethod
     def _s(cls, value: Any) -> Any:
-        return [str(v) for v in value] if isinstance(value, list) else value
+        return [_int_as_text(v) for v in value] if isinstance(value, list) else value
 
 
 # --------------------------------------------------------------------------- integrations
@@ -629,8 +645,8 @@ class CallbackSlots(Model):
 
 class Trunk(Model):
     name: str
-    host: str
-    port: int = 5060
+    host: str = Field(min_length=1)
+    port: int = Field(default=5060, ge=1, le=65535)
     transport: Literal["udp", "tcp"] = "udp"
     username: str | None = None
     password: str | None = None
@@ -670,6 +686,10 @@ class Dist(Model):
         return self
 
 
+MAX_CALLS_PER_HOUR = 100_000
+"""Simulated arrivals per hour of one number at most (about 28 a second)."""
+
+
 class Traffic(Model):
     number: str
     calls_per_hour: list[float] | dict[int, float] | float = Field(
@@ -685,14 +705,15 @@ class Traffic(Model):
     ivr_digits: dict[str, float] = Field(default_factory=dict, description="Digit -> share")
     entities: dict[str, dict[str, float]] = Field(default_factory=dict)
 
-    @field_validator("number", mode="before")
-    @classmethod
-    def _s(cls, value: Any) -> Any:
-        return str(value) if isinstance(value, int) else value
+    _s = field_validator("number", mode="before")(_int_as_text)
 
     @field_validator("calls_per_hour")
     @classmethod
     def _one_day(cls, value: list[float] | dict[int, float] | float) -> Any:
+        rates = value if isinstance(value, list) else \
+            list(value.values()) if isinstance(value, dict) else [value]
+        if any(rate < 0 for rate in rates):
+            raise ValueError(f"rate {min(rates):g} is below 0; give calls per hour, 0 or more")
         if isinstance(value, list) and len(value) != 24:
             raise ValueError(f"{len(value)} values; give 24 values, one per hour "
                              "from 00 to 23 (or a mapping {hour: rate}, or one rate for all)")
@@ -708,7 +729,21 @@ class Traffic(Model):
     def _one_week(cls, value: list[float] | None) -> list[float] | None:
         if value is not None and len(value) != 7:
             raise ValueError(f"{len(value)} values; give 7 values, Monday first")
+        if value is not None and any(factor < 0 for factor in value):
+            raise ValueError(f"factor {min(value):g} is below 0; give multipliers of 0 or more")
         return value
+
+    @model_validator(mode="after")
+    def _bounded(self) -> Traffic:
+        # A runaway rate would make `simulate` run for hours instead of refusing at load.
+        rate = self.calls_per_hour
+        rates = rate if isinstance(rate, list) else \
+            list(rate.values()) if isinstance(rate, dict) else [rate]
+        peak = max(rates, default=0.0) * max(self.weekday_factor or [1.0])
+        if peak > MAX_CALLS_PER_HOUR:
+            raise ValueError(f"'calls_per_hour' {peak:g} at the peak (times weekday_factor) is "
+                             f"more than {MAX_CALLS_PER_HOUR} calls per hour; give a real rate")
+        return self
 
 
 class AgentBehaviour(Model):
@@ -725,7 +760,8 @@ class Integration(Model):
 
 
 class Simulation(Model):
-    start: dt.date = Field(default=dt.date(2026, 11, 23), description="First simulated day")
+    start: dt.date = Field(default=dt.date(2026, 11, 23), ge=dt.date(1970, 1, 1),
+                           le=dt.date(9000, 12, 31), description="First simulated day")
     days: int = Field(default=1, ge=1, le=366)
     max_calls: int | None = Field(default=None, ge=1, description="Stop arrivals after N calls")
     traffic: list[Traffic] = Field(default_factory=list)
@@ -735,6 +771,8 @@ class Simulation(Model):
     customer_answers: float = Field(default=0.8, ge=0, le=1, description="Callbacks answered")
     voicemail_share: float = Field(default=0.3, ge=0, le=1, description="Leave a message")
     prompt_seconds: float = Field(default=4, gt=0, description="Length of one prompt")
+
+    _start = field_validator("start", mode="before")(_not_a_number)
 
 
 # --------------------------------------------------------------------------- media / service
