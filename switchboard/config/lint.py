@@ -23,6 +23,7 @@ import phonenumbers
 
 from switchboard.config.loader import PathKey, Problem, SourceMap
 from switchboard.config.model import (
+    NOTIFY_NEEDS,
     AddToListStep,
     CallbackStep,
     Config,
@@ -95,6 +96,7 @@ class _Linter:
         self.check_ivr_and_voicemail()
         self.check_prompt_files()
         self.check_missed_and_slots()
+        self.check_notify()
         self.check_loops()
 
     # ----------------------------------------------------------------------- helpers
@@ -527,6 +529,16 @@ class _Linter:
         if slots.queue is not None:
             self.ref(("callback_slots", "queue"), "callback_slots", "queue", slots.queue,
                      config.queues, "queues")
+
+    def check_notify(self) -> None:
+        for name, target in self.config.notify.items():
+            for channel, needs in NOTIFY_NEEDS.items():
+                spec: dict[str, str] | None = getattr(target, channel)
+                missing = [key for key in needs if not (spec or {}).get(key)] if spec else []
+                if missing:
+                    self.warn(("notify", name, channel), f"notification target '{name}': "
+                              f"{channel} has no {' or '.join(missing)}, so nothing is sent "
+                              f"to it; add {', '.join(missing)}")
 
     # ----------------------------------------------------------------------- loops
 

@@ -17,9 +17,14 @@ from pydantic import (
     Discriminator,
     Field,
     Tag,
+    ValidationInfo,
     field_validator,
     model_validator,
 )
+
+# The prompt languages: the shipped prompts and the grammar of spoken numbers and durations
+# (media/prompts.py). Your own files can replace every prompt, not the grammar.
+Language = Literal["en", "uk", "ru"]
 
 _HHMM = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
 _DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -198,7 +203,7 @@ class Number(Model):
     channels: int | None = Field(default=None, ge=1, description="Channel limit (Q9)")
     overflow: Overflow = Field(default_factory=Overflow)
     record: bool = False
-    language: str | None = None
+    language: Language | None = None
 
     _str_number = field_validator("number", mode="before")(_int_as_text)
 
@@ -600,11 +605,39 @@ class Crm(Model):
     timeout: float = Field(default=3, gt=0)
 
 
+#: The keys of each notification channel, and those it cannot send without (lint warns).
+NOTIFY_KEYS: dict[str, tuple[str, ...]] = {
+    "telegram": ("chat_id", "bot_token"),
+    "email": ("to", "from", "smtp", "username", "password"),
+    "sms": ("to", "url", "token"),
+}
+NOTIFY_NEEDS: dict[str, tuple[str, ...]] = {
+    "telegram": ("chat_id", "bot_token"), "email": ("to",), "sms": ("to",),
+}
+
+
 class NotifyTarget(Model):
     telegram: dict[str, str] | None = None
     email: dict[str, str] | None = None
     sms: dict[str, str] | None = None
     webhook: str | None = None
+
+    @field_validator("telegram", "email", "sms")
+    @classmethod
+    def _known_keys(cls, value: dict[str, str] | None, info: ValidationInfo
+                    ) -> dict[str, str] | None:
+        known = NOTIFY_KEYS[info.field_name or ""]
+        for key in value or {}:
+            if key not in known:
+                raise ValueError(f"unknown key '{key}' in {info.field_name}: the keys are "
+                                 f"{', '.join(known)}")
+        smtp = (value or {}).get("smtp") if info.field_name == "email" else None
+        if smtp is not None:
+            host, colon, port = smtp.rpartition(":")
+            bad_port = not port.isdigit() or not 0 < int(port) < 65536
+            if not smtp or (colon and (not host or bad_port)):
+                raise ValueError(f"smtp '{smtp}' must be host:port, like smtp.example.com:587")
+        return value
 
     @model_validator(mode="after")
     def _one(self) -> NotifyTarget:
@@ -877,7 +910,7 @@ class Config(Model):
 
     timezone: str = "UTC"
     country: str | None = Field(default=None, description="Default country for numbers/holidays")
-    language: str = Field(default="en", description="Prompt language: en, uk, ru")
+    language: Language = Field(default="en", description="Prompt language: en, uk, ru")
     numbers: list[Number]
     agents: list[Agent] = Field(default_factory=list)
     schedules: dict[str, Schedule] = Field(default_factory=dict)

@@ -154,7 +154,7 @@ def test_unknown_notification_targets(check: Check) -> None:
 voicemail:
   office: {notify: [telegram]}
 notify:
-  tg: {telegram: {chat: "1"}}
+  tg: {telegram: {chat_id: "1", bot_token: "0:x"}}
 missed:
   notify: [tg, mail]
 """)
@@ -164,6 +164,43 @@ missed:
         f"{name}:21: missed: unknown notification target 'mail'; define it under 'notify:' or "
         "use one of: tg",
     ]
+
+
+def test_a_notification_target_that_cannot_send_is_a_warning(check: Check) -> None:
+    """A Telegram target without its bot token, an e-mail or SMS without 'to': the runtime
+    would log every missed call as not sent; check says so first."""
+    name, lines = check(BASE + """notify:
+  tg: {telegram: {chat_id: "-1001"}}
+  mail: {email: {from: pbx@example.com}}
+  text: {sms: {to: "+380501234510"}}
+""")
+    assert lines == [
+        f"{name}:17: notification target 'tg': telegram has no bot_token, so nothing is sent "
+        "to it; add bot_token",
+        f"{name}:18: notification target 'mail': email has no to, so nothing is sent to it; "
+        "add to",
+    ]
+
+
+@pytest.mark.parametrize(("target", "message"), [
+    ('{telegram: {chat: "1", bot_token: "0:x"}}',
+     "unknown key 'chat' in telegram: the keys are chat_id, bot_token"),
+    ("{email: {to: a@example.com, smtp: 'mail.example.com:smtp'}}",
+     "smtp 'mail.example.com:smtp' must be host:port, like smtp.example.com:587"),
+    ("{email: {to: a@example.com, smtp: ':25'}}",
+     "smtp ':25' must be host:port, like smtp.example.com:587"),
+])
+def test_a_misspelt_notification_key_is_refused(check: Check, target: str,
+                                               message: str) -> None:
+    name, lines = check(BASE + f"notify:\n  tg: {target}\n")
+    assert len(lines) == 1 and lines[0].startswith(f"{name}:17: ") and message in lines[0]
+
+
+def test_a_language_without_prompts_is_refused(check: Check) -> None:
+    """'fr' fell back to English prompts in silence; only en, uk and ru have prompts and
+    the grammar of spoken numbers."""
+    name, lines = check("language: fr\n" + BASE)
+    assert lines == [f"{name}:1: language: 'fr' is not allowed; use one of: en, uk, ru"]
 
 
 def test_webhook_endpoint_is_a_known_name_or_a_url(check: Check) -> None:

@@ -34,7 +34,7 @@ VALID: dict[str, Any] = {
                          "fallback": [{"voicemail": "box"}], "adverts": {"prompts": ["advert"]}}},
     "ivr": {"menu": {"prompt": "ivr_main", "options": {"1": [{"queue": "sales"}]}}},
     "voicemail": {"box": {"notify": ["tg"]}},
-    "notify": {"tg": {"telegram": {"chat": "1"}}},
+    "notify": {"tg": {"telegram": {"chat_id": "1", "bot_token": "0:x"}}},
     "missed": {"notify": ["tg"], "head_agent": "201"},
 }
 
