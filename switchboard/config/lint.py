@@ -9,6 +9,7 @@ loops between schemes, duplicates, and phone numbers that cannot be dialed.
 from __future__ import annotations
 
 import difflib
+import ipaddress
 import json
 import re
 import zoneinfo
@@ -97,6 +98,7 @@ class _Linter:
         self.check_prompt_files()
         self.check_missed_and_slots()
         self.check_notify()
+        self.check_trunks()
         self.check_loops()
 
     # ----------------------------------------------------------------------- helpers
@@ -539,6 +541,26 @@ class _Linter:
                     self.warn(("notify", name, channel), f"notification target '{name}': "
                               f"{channel} has no {' or '.join(missing)}, so nothing is sent "
                               f"to it; add {', '.join(missing)}")
+
+    def check_trunks(self) -> None:
+        first: dict[str, int] = {}
+        for i, trunk in enumerate(self.config.trunks):
+            path = ("trunks", i)
+            if trunk.name in first:
+                self.error((*path, "name"), f"trunk name '{trunk.name}' is used twice (first at "
+                           f"line {first[trunk.name]}); give each trunk its own name")
+            else:
+                first[trunk.name] = self.line((*path, "name"))
+            for j, source in enumerate(trunk.inbound_from):
+                try:
+                    ipaddress.ip_address(source.strip("[]"))
+                except ValueError:
+                    self.error((*path, "inbound_from", j), f"trunk '{trunk.name}' inbound_from: "
+                               f"'{source}' is not an IP address, so no call would come from it; "
+                               "list the addresses the provider calls from (a name goes in host)")
+            if trunk.caller_id is not None:
+                self.phone((*path, "caller_id"), f"trunk '{trunk.name}' caller_id",
+                           trunk.caller_id)
 
     # ----------------------------------------------------------------------- loops
 

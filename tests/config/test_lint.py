@@ -203,6 +203,25 @@ def test_a_language_without_prompts_is_refused(check: Check) -> None:
     assert lines == [f"{name}:1: language: 'fr' is not allowed; use one of: en, uk, ru"]
 
 
+def test_trunk_names_inbound_addresses_and_caller_id_are_checked(check: Check) -> None:
+    """Two trunks with one name share one resolved address; a name in inbound_from never
+    matches a caller's source address (calls from it would be refused as strangers)."""
+    name, lines = check(BASE + """\
+trunks:
+  - {name: provider, host: sip.provider.example, inbound_from: [198.51.100.20, sip.pr.example]}
+  - {name: provider, host: 198.51.100.30, caller_id: "+3804412"}
+""")
+    assert lines == [
+        f"{name}:17: trunk 'provider' inbound_from: 'sip.pr.example' is not an IP address, "
+        "so no call would come from it; list the addresses the provider calls from (a name goes "
+        "in host)",
+        f"{name}:18: trunk 'provider' caller_id '+3804412' cannot be a phone number (wrong "
+        "length); check the digits and write it in international form (+380...)",
+        f"{name}:18: trunk name 'provider' is used twice (first at line 17); give each trunk "
+        "its own name",
+    ]
+
+
 def test_webhook_endpoint_is_a_known_name_or_a_url(check: Check) -> None:
     text = with_steps("webhook: router", "webhook: https://crm.example.com/route",
                       "webhook: {endpoint: rooter, timeout: 1}", "queue: sales")
