@@ -383,7 +383,9 @@ def challenges_in(response: Response) -> list[Challenge]:
             challenge = Challenge.parse(value)
         except SipParseError:
             continue  # another scheme, or junk: try the next one
-        if _canonical_algorithm(challenge.algorithm) is not None:
+        if _canonical_algorithm(challenge.algorithm) is not None and (
+            not challenge.qop or "auth" in challenge.qop or "auth-int" in challenge.qop
+        ):  # what authorize() can answer; a peer's other qop values are not our misuse
             found.append(challenge)
     rank = {a.lower(): i for i, a in enumerate(ALGORITHMS)}
     return sorted(found, key=lambda c: rank[c.algorithm.lower()])
