@@ -546,7 +546,8 @@ class Via:
         # host and port come from the socket: set without the checks of with_param
         if self.wants_rport:
             params = _put(_put(self.params, "rport", str(port)), "received", host)
-        elif host != self.host:
+        elif host != self.host or self.received not in (None, host):
+            # a received the peer wrote itself must not choose where our responses go
             params = _put(self.params, "received", host)
         else:
             return self
