@@ -513,7 +513,11 @@ def parse(data: bytes, limits: Limits = DEFAULT_LIMITS) -> Request | Response:
     text_, status_ = errors[0]
     if not isinstance(msg, Request):
         raise SipParseError(text_, None)
-    answerable = all(name in headers for name in _REQUIRED)
+    # an answer copies these headers: one with CR, LF or a control would be echoed raw
+    answerable = all(name in headers for name in _REQUIRED) and not any(
+        name in _REQUIRED and ("\r" in value or "\n" in value or _has_control(value))
+        for name, value in fields
+    )
     raise SipParseError(text_, status_, msg if answerable else None)
 
 
@@ -547,15 +551,20 @@ def _header_fields(
 ) -> tuple[tuple[tuple[str, str], ...], dict[str, list[str]], str | None]:
     """Header fields (lists split), their index by key, the raw Content-Length."""
     logical = lines[1:]
-    if folded:  # LWS: a line starting with SP/HT continues the previous one
-        logical = []
+    if folded:  # LWS: a line starting with SP/HT continues the previous one, after one SP
+        pieces: list[list[str]] = []  # joined once at the end: growing a str is quadratic
         for line in lines[1:]:
             if line[:1] not in (" ", "\t"):
-                logical.append(line)
-            elif logical:
-                logical[-1] = logical[-1].rstrip(" \t") + " " + line.strip(" \t")
+                pieces.append([line])
+            elif pieces:
+                last = pieces[-1]
+                while len(last) > 1 and not last[-1]:
+                    last.pop()  # an empty continuation leaves one SP, which the next replaces
+                last[-1] = last[-1].rstrip(" \t")
+                last.append(line.strip(" \t"))
             else:
                 errors.append(("continuation line before any header", 400))
+        logical = [" ".join(parts) for parts in pieces]
     if logical and max(map(len, logical)) > limits.max_header_line:
         errors.append((f"header line over {limits.max_header_line} bytes", 400))
         logical = [line for line in logical if len(line) <= limits.max_header_line]
@@ -648,6 +657,11 @@ class StreamFramer:
     def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
         self._buf = bytearray()
         self._limits = limits
+        # What is known of the message at the front, so that a peer sending a byte at a time
+        # does not make each feed scan the whole buffer again (quadratic): how many bytes
+        # hold no end of headers, and the frame's size once its headers are read (0: not yet).
+        self._scanned = 0
+        self._total = 0
 
     def feed(self, data: bytes) -> list[bytes]:
         """Add received bytes; return the frames they complete."""
@@ -664,22 +678,27 @@ class StreamFramer:
                     break  # maybe the start of a ping
                 del buf[:2]  # stray CRLF (or a pong)
                 continue
-            end = buf.find(b"\r\n\r\n")
-            if end < 0:
-                if len(buf) > self._limits.max_message_size:
-                    raise SipParseError("headers never end", 513)
-                break
-            head = bytes(buf[:end])
-            lengths = set(_CONTENT_LENGTH_RE.findall(head))
-            if len(lengths) != 1:
-                raise SipParseError("stream message without one valid Content-Length", 400)
-            total = end + 4 + int(lengths.pop())
-            if total > self._limits.max_message_size:
-                raise SipParseError("message too large", 513)
+            total = self._total
+            if not total:
+                end = buf.find(KEEPALIVE, max(0, self._scanned - 3))
+                if end < 0:
+                    if len(buf) > self._limits.max_message_size:
+                        raise SipParseError("headers never end", 513)
+                    self._scanned = len(buf)
+                    break
+                head = bytes(buf[:end])
+                lengths = set(_CONTENT_LENGTH_RE.findall(head))
+                if len(lengths) != 1:
+                    raise SipParseError("stream message without one valid Content-Length", 400)
+                total = end + 4 + int(lengths.pop())
+                if total > self._limits.max_message_size:
+                    raise SipParseError("message too large", 513)
+                self._total = total
             if len(buf) < total:
                 break
             out.append(bytes(buf[:total]))
             del buf[:total]
+            self._scanned = self._total = 0
         return out
 
     @property
