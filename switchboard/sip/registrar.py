@@ -77,9 +77,13 @@ class Registrar:
         account = request.to.uri.user or ""
         if account not in self.accounts:
             return make_response(request, 404, to_tag=to_tag), []
+        if "*" in request.headers.get_all("Contact") and not request.contact_is_wildcard:
+            return make_response(request, 400, "Contact: * must be alone", to_tag=to_tag), []
         had = bool(self._bindings.get(account))
         header_expires = request.expires
-        bindings = self._bindings.setdefault(account, {})
+        # stored only once it holds a binding: a refused REGISTER must leave no empty entry,
+        # which expire() would report as the account becoming unreachable
+        bindings = self._bindings.get(account, {})
         if request.contact_is_wildcard:
             if header_expires != 0:
                 return make_response(request, 400, "Contact: * needs Expires: 0",
@@ -113,9 +117,11 @@ class Registrar:
                 else:
                     bindings[uri] = Binding(account, contact, now + expires, source, transport,
                                             request.call_id, request.cseq.seq)
+        if bindings:
+            self._bindings[account] = bindings
+        else:
+            self._bindings.pop(account, None)
         live = self.contacts(account, now)
-        if not bindings:
-            del self._bindings[account]
         contacts = [
             ("Contact", f"{b.contact.with_param('expires', str(int(b.expires_at - now)))}")
             for b in live
