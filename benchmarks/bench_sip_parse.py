@@ -107,7 +107,7 @@ def sippy_reads(data: bytes) -> Fields:
 def forget_parsed() -> None:
     """Empty switchboard's caches of parsed header values, so that a round reuses only what a
     call repeats within itself, never what an earlier round (or the check) parsed."""
-    for cached in (headers._params, headers.parse_uri, headers.parse_address,
+    for cached in (headers._params_cached, headers._uri, headers._address,
                    headers._parse_via, headers._parse_cseq):  # fmt: skip
         cached.cache_clear()
 

@@ -145,12 +145,21 @@ _UPARAM_RE: Final = re.compile(_UPARAM)
 # The parsers of header values are memoised: the values they return are immutable, and the
 # same text comes back many times within a call (From, To, Contact, Route and their
 # parameters are repeated in every request and response of a dialog). A bounded LRU: text
-# that never repeats (a flood of new values) only churns it.
+# that never repeats (a flood of new values) only churns it. Only short text is kept: a
+# dialog's values are a few dozen characters, and 4,096 entries of crafted 8 KB values
+# each (the header limit) would hold hundreds of MB.
 _CACHE: Final = 4096
+_CACHED_TEXT: Final = 512
+
+
+def _params(text: str, quoted: bool) -> Params:
+    if len(text) > _CACHED_TEXT:
+        return _params_cached.__wrapped__(text, quoted)
+    return _params_cached(text, quoted)
 
 
 @lru_cache(maxsize=_CACHE)
-def _params(text: str, quoted: bool) -> Params:
+def _params_cached(text: str, quoted: bool) -> Params:
     """Parse ``;a=1;lr`` (leading ``;`` included); empty text gives ``()``."""
     if not text:
         return ()
@@ -336,9 +345,13 @@ _SIP_URI_RE: Final = re.compile(
 )
 
 
-@lru_cache(maxsize=_CACHE)
 def parse_uri(text: str) -> Uri:
     """Parse a URI; raises ``SipParseError`` (400)."""
+    return _uri(text) if len(text) <= _CACHED_TEXT else _uri.__wrapped__(text)
+
+
+@lru_cache(maxsize=_CACHE)
+def _uri(text: str) -> Uri:
     m = _SIP_URI_RE.fullmatch(text)
     if m is not None:
         scheme, user, password, host, port, ptext, htext = m.groups()
@@ -442,9 +455,13 @@ _NAME_ADDR_RE: Final = re.compile(
 )
 
 
-@lru_cache(maxsize=_CACHE)
 def parse_address(text: str) -> Address:
     """Parse name-addr or addr-spec with header parameters; raises ``SipParseError``."""
+    return _address(text) if len(text) <= _CACHED_TEXT else _address.__wrapped__(text)
+
+
+@lru_cache(maxsize=_CACHE)
+def _address(text: str) -> Address:
     m = _NAME_ADDR_RE.fullmatch(text.strip(" \t"))
     if m is None:
         if "<" in text or '"' in text:
@@ -491,7 +508,7 @@ class Via:
     @classmethod
     def parse(cls, text: str) -> Via:
         """Parse one Via value; raises ``SipParseError`` (400)."""
-        return _parse_via(text)
+        return _parse_via(text) if len(text) <= _CACHED_TEXT else cls._parse(text)
 
     @classmethod
     def _parse(cls, text: str) -> Via:
@@ -593,7 +610,7 @@ class CSeq:
     @classmethod
     def parse(cls, text: str) -> CSeq:
         """Parse a CSeq value; raises ``SipParseError`` (400)."""
-        return _parse_cseq(text)
+        return _parse_cseq(text) if len(text) <= _CACHED_TEXT else cls._parse(text)
 
     @classmethod
     def _parse(cls, text: str) -> CSeq:

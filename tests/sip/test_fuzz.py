@@ -510,3 +510,21 @@ def test_a_refused_register_leaves_no_trace_that_expire_reports() -> None:
     wildcard, _ = registrar.register(_register("*", "60"), SOURCE, "UDP", 0.0, "t1")
     assert wildcard.status == 400
     assert registrar.next_expiry() is None and registrar.expire(10_000.0) == []
+
+
+def test_long_header_values_are_parsed_but_not_kept_in_the_caches() -> None:
+    """The parse caches hold 4,096 values each: of crafted 8 KB values (the header limit)
+    that was hundreds of MB; only values of a dialog's usual length are kept."""
+    from switchboard.sip import headers
+
+    cached = (headers._address, headers._uri, headers._params_cached, headers._parse_via)
+    for c in cached:
+        c.cache_clear()
+    for n in range(50):  # 50 different long values: their short parts (the URI) are shared
+        tag = f"{n}-" + "t" * 4_000
+        assert headers.parse_address(f"<sip:alice@192.0.2.1>;tag={tag}").tag == tag
+        branch = f"z9hG4bK{n}-" + "b" * 4_000
+        assert headers.Via.parse(f"SIP/2.0/UDP 192.0.2.1;branch={branch}").branch == branch
+    assert [c.cache_info().currsize for c in cached] == [0, 1, 1, 0]
+    headers.parse_address("<sip:alice@192.0.2.1>;tag=1")
+    assert headers._address.cache_info().currsize == 1
