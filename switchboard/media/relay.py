@@ -51,6 +51,7 @@ log = logging.getLogger(__name__)
 Address = tuple[str, int]
 T = TypeVar("T")
 _PCMU, _PCMA = 0, 8
+_G711 = frozenset({_PCMU, _PCMA})
 _DYNAMIC = 96  # payload types from here on are named in SDP, not fixed (RFC 3551)
 _CLOCK_RATE = 8000  # G.711 and telephone-event
 _RTP_FIXED = struct.Struct("!BBHII")
@@ -275,10 +276,15 @@ class MediaLeg:
         except RtpError:
             stats.malformed += 1
             return None
+        pt = header.payload_type
+        if 64 <= pt < 96 and pt != self.audio_pt and pt != self.event_pt:
+            # RFC 5761 section 4: types RTCP can look like. Relayed with the marker that a
+            # rewrite sets on a new source, it would reach the peer as RTCP (types 192-223).
+            stats.malformed += 1
+            return None
         if self.latched and addr != self.remote:
             stats.foreign += 1
             return None
-        pt = header.payload_type
         detector = self.detector
         if detector is not None and (pt == detector.payload_type or detector.pending):
             payload = data[header.payload_start : header.payload_end]
@@ -354,7 +360,8 @@ class MediaLeg:
         pt = header.payload_type
         out_pt = pt
         table = None
-        if pt == source.audio_pt and self.audio_pt is not None:
+        source_pt = source.audio_pt
+        if pt == source_pt and self.audio_pt is not None:
             out_pt = self.audio_pt
             if out_pt != pt:
                 table = _TRANSCODE.get((pt, out_pt))
@@ -365,6 +372,12 @@ class MediaLeg:
             if self.event_pt is None:
                 return None  # this side negotiated no telephone-event; keys were reported
             out_pt = self.event_pt
+        elif source_pt is not None and pt != source_pt and pt not in _G711:
+            # A type the source did not negotiate means nothing known here, and passed on
+            # as it is it may mean another thing to this leg (its telephone-event type).
+            # PCMU and PCMA are static (RFC 3551 section 6): they mean the same everywhere.
+            self.stats.codec_mismatch += 1
+            return None
         return self._outgoing(data, pt, out_pt, table, header.ssrc, header.sequence,
                               header.timestamp, header.payload_start, header.payload_end, now)
 
