@@ -505,7 +505,7 @@ class _UdpSocket:
     back by a full send buffer is worth nothing.
     """
 
-    __slots__ = ("_handler", "_ipv6", "_loop", "_stats", "sock")
+    __slots__ = ("_failed", "_handler", "_ipv6", "_loop", "_stats", "sock")
 
     def __init__(
         self,
@@ -516,6 +516,7 @@ class _UdpSocket:
     ) -> None:
         self._loop, self.sock, self._handler, self._stats = loop, sock, handler, stats
         self._ipv6 = sock.family == socket.AF_INET6
+        self._failed = False
         loop.add_reader(sock.fileno(), self._readable)
 
     def _readable(self) -> None:
@@ -529,7 +530,13 @@ class _UdpSocket:
         except OSError:
             self._stats.send_errors += 1  # an ICMP error reported on the socket
             return
-        self._handler(data, (addr[0], addr[1]) if self._ipv6 else addr)
+        try:
+            self._handler(data, (addr[0], addr[1]) if self._ipv6 else addr)
+        except Exception:  # a bug costs the packet, not the call; logged once, not per packet
+            self._stats.malformed += 1
+            if not self._failed:
+                self._failed = True
+                log.exception("media: a packet from %s:%d could not be handled", *addr[:2])
 
     def attach(self, handler: Callable[[bytes, Address], None], stats: LegStats) -> None:
         """Hand the socket to another reader (a new leg, or the parking's drop)."""

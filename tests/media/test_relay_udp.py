@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.media.relay import PortsExhausted, RelayConfig, RtpRelay
+from switchboard.media.relay import LegStats, PortsExhausted, RelayConfig, RtpRelay
 from switchboard.media.rtp import DtmfDetected, RtpPacket, dtmf_packets
 
 from .udp import LOCALHOST, Phone, dominant_frequency, run, talk, tone_frames
@@ -324,3 +324,34 @@ def test_bridge_misuse_raises() -> None:
         await relay.close()
 
     run(scenario())
+
+
+def test_a_packet_the_relay_fails_on_costs_that_packet_and_one_log_line(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """Whatever arrives, the reader must not raise into the event loop: asyncio would log a
+    traceback for every packet of the call (50 a second) and keep going."""
+    async def scenario() -> None:
+        relay = make_relay()
+        leg = await relay.open_leg("a")
+        phone = await Phone.open()
+        relay.set_remote("a", *phone.addr, 0)
+        reader = relay._endpoints["a"].rtp
+
+        def broken(data: bytes, addr: tuple[str, int]) -> None:
+            raise RuntimeError("a bug in the relay")
+
+        counted = LegStats()
+        reader.attach(broken, counted)
+        for _ in range(5):
+            phone.send(b"\x80\x00" + bytes(170), leg)
+        for _ in range(50):
+            await asyncio.sleep(0.01)
+            if counted.malformed == 5:
+                break
+        assert counted.malformed == 5
+        phone.close()
+        await relay.close()
+
+    run(scenario())
+    failures = [r for r in caplog.records if "could not be handled" in r.getMessage()]
+    assert len(failures) == 1 and failures[0].exc_info is not None
