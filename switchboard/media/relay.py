@@ -361,7 +361,9 @@ class MediaLeg:
         out_pt = pt
         table = None
         source_pt = source.audio_pt
-        if pt == source_pt and self.audio_pt is not None:
+        # The source's audio, or G.711 of the other law (a phone that switched mid-call):
+        # sent in this leg's own codec, so its phone hears what it negotiated.
+        if (pt == source_pt or (pt in _G711 and source_pt in _G711)) and self.audio_pt is not None:
             out_pt = self.audio_pt
             if out_pt != pt:
                 table = _TRANSCODE.get((pt, out_pt))

@@ -57,21 +57,25 @@ def test_allocate_bridge_unbridge_release() -> None:
         for packet in dtmf_packets("1", payload_type=101, ssrc=1, sequence=0, timestamp=0):
             phone_caller.send(packet.serialize(), caller)
         frames = tone_frames(1000, 0.1)
-        await talk(phone_caller, caller, frames, ssrc=1, sequence=7, timestamp=960, pace=0)
+        await talk(phone_caller, caller, frames, ssrc=1, sequence=7, timestamp=960, pace=0,
+                   payload_type=8)
         await until(lambda: engine.stats("call-1").packets_in == 12)
 
         await engine.bridge("call-1", "leg-1")
-        await talk(phone_caller, caller, frames, ssrc=1, sequence=12, timestamp=1760, pace=0)
-        await talk(phone_agent, agent, frames, ssrc=2, pace=0)
+        await talk(phone_caller, caller, frames, ssrc=1, sequence=12, timestamp=1760, pace=0,
+                   payload_type=8)
+        await talk(phone_agent, agent, frames, ssrc=2, pace=0, payload_type=8)
         assert [p.payload for p in await phone_agent.wait_for(5)] == frames
         assert [p.payload for p in await phone_caller.wait_for(5)] == frames
         for packet in dtmf_packets("#", payload_type=101, ssrc=1, sequence=17, timestamp=2560):
             phone_caller.send(packet.serialize(), caller)
-        await talk(phone_caller, caller, frames, ssrc=1, sequence=24, timestamp=3520, pace=0)
+        await talk(phone_caller, caller, frames, ssrc=1, sequence=24, timestamp=3520, pace=0,
+                   payload_type=8)
         await phone_agent.wait_for(10)  # the agent leg has no telephone-event: keys not sent
 
         await engine.unbridge("leg-1")
-        await talk(phone_caller, caller, frames, ssrc=1, sequence=29, timestamp=4320, pace=0)
+        await talk(phone_caller, caller, frames, ssrc=1, sequence=29, timestamp=4320, pace=0,
+                   payload_type=8)
         await until(lambda: engine.stats("call-1").packets_in == 12 + 5 + 12 + 5)
         assert engine.stats("call-1").unbridged == 12 + 5  # before the bridge and after it
         assert len(phone_agent.received) == 10

@@ -115,6 +115,19 @@ def test_prepare_transcodes_pcmu_to_pcma_and_maps_event_payload_types() -> None:
     assert b.prepare(event.serialize(), parse_rtp_header(event.serialize()), a, 0.0) is None
 
 
+def test_g711_of_the_other_law_is_sent_in_the_codec_the_far_phone_negotiated() -> None:
+    """a negotiated PCMA and sends PCMU mid-call; b negotiated PCMA too. b's phone offered
+    PCMA only, so PCMU passed on as it came was noise (or nothing) to it."""
+    a, b = leg("a"), leg("b")
+    a.set_remote(*SDP_ADDR, 8, 101)
+    b.set_remote(*OTHER, 8, 101)
+    data = rtp(1)  # PCMU
+    out = b.prepare(data, parse_rtp_header(data), a, 0.0)
+    assert out is not None
+    packet = RtpPacket.parse(bytes(out))
+    assert packet.payload_type == 8 and packet.payload == TONE.translate(g711.ULAW_TO_ALAW)
+
+
 def test_prepare_rewrites_into_one_continuous_stream() -> None:
     a = leg("a")
     b = leg("b", rewriter=StreamRewriter(ssrc=999, first_sequence=500, first_timestamp=7000))
