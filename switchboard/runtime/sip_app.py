@@ -241,9 +241,16 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
         method = req.method
         if method == "ACK":
             dialog = self.dialogs.get(req.call_id)
-            if dialog is not None and dialog.state == "bye_after_ack":
+            if (dialog is None or not dialog.inbound or dialog.local_sdp is None
+                    or req.cseq.seq != dialog.invite.cseq.seq
+                    or req.to.tag != dialog.local.tag):
+                # Not the ACK of our 2xx to the call's INVITE (RFC 3261 §13.3.1.4): of a
+                # re-INVITE, or a stray one (a late copy of an error's ACK, an ACK before
+                # we answered). It confirms nothing: the 2xx still waits for its own.
+                return
+            if dialog.state == "bye_after_ack":
                 self._hang_up(dialog)  # hung up while our 2xx waited for this ACK
-            elif dialog is not None and dialog.state == "early":
+            elif dialog.state == "early":
                 dialog.state = "confirmed"
                 self.setting_up.discard(dialog.call_id)  # answered and acknowledged
             return
@@ -281,6 +288,11 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
         if existing is not None:  # a re-INVITE (hold / unhold): never shed
             if self._in_dialog_ok(ev, existing):
                 self._on_reinvite(ev, existing)
+            return
+        if req.to.tag is not None:
+            # A re-INVITE of a dialog we do not have (it ended, or was never ours) is no new
+            # call: 481 (RFC 3261 §12.2.2).
+            self._answer(ev, 481)
             return
         if self.draining:
             self._answer(ev, 503, headers=[("Retry-After", 30)])
@@ -588,7 +600,11 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
 
     async def _answer_call(self, call_id: str) -> None:
         dialog = self.channels.get(call_id)
-        if dialog is None or dialog.state != "early" or dialog.server_key is None:
+        if (dialog is None or dialog.state != "early" or dialog.server_key is None
+                or dialog.local_sdp is not None):
+            # Gone, or answered already: an Answer of an earlier call on this Call-ID (the
+            # caller dialled again with it while that one was answered) must not allocate
+            # the media twice nor send a second 2xx on a transaction that has its own.
             return
         media = await self._allocate(call_id, call_id)
         if dialog.state != "early":  # the caller left while the engine answered (rtpengine)
