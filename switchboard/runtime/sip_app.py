@@ -479,8 +479,11 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
     def _on_ack_timeout(self, ev: AckTimedOut) -> None:
         dialog = self.dialogs.get(ev.request.call_id)
         if dialog is not None and dialog.state != "ended":
+            # No ACK for our 2xx: the dialog ends with BYE (RFC 3261 §13.3.1.4). It may be an
+            # agent's leg whose re-INVITE (hold) we answered: the core hangs up the caller.
             self._hang_up(dialog)
-            self.driver.feed(e.CallerHungUp(dialog.channel))
+            self.driver.feed(e.CallerHungUp(dialog.channel) if dialog.inbound
+                             else e.LegHungUp(dialog.channel))
 
     def _in_dialog(self, dialog: Dialog, method: str, cseq: int | None = None) -> Request:
         if cseq is None:

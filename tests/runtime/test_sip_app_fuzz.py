@@ -718,12 +718,13 @@ class SipAppMachine(RuleBasedStateMachine):
             self.parties.phone(ring, "BYE", tag=tag, settle=settle)
 
     @precondition(has_rings)
-    @rule(index=INDEX, direction=st.sampled_from(["sendonly", "sendrecv"]))
-    def phone_reinvites(self, index: int, direction: str) -> None:
+    @rule(index=INDEX, direction=st.sampled_from(["sendonly", "sendrecv"]), ack=st.booleans())
+    def phone_reinvites(self, index: int, direction: str, ack: bool) -> None:
         ring = self.pick_ring(index)
         if ring.answered_tags and not ring.bye:
             cseq = ring.next_cseq
-            if self.parties.phone(ring, "INVITE", body=sdp(50000, direction, version=cseq)):
+            ok = self.parties.phone(ring, "INVITE", body=sdp(50000, direction, version=cseq))
+            if ok and ack:
                 self.parties.phone(ring, "ACK", cseq=cseq)
 
     @precondition(lambda self: self.p is not None)
@@ -888,6 +889,30 @@ def test_an_answer_left_from_a_cancelled_call_answers_its_call_id_again_once() -
         assert ok is not None and ok.status == 200
         assert p.sim.media.log.count(("allocate", "c2")) == 1, "one allocation for the call"
         assert p.sim.failures.records == []
+        p.hang_up_everything()
+        p.check_the_end()
+    finally:
+        p.sim.close()
+
+
+def test_an_agent_who_never_acks_our_answer_to_its_hold_is_hung_up_and_so_is_the_caller() -> None:
+    """Found by the fuzz: an agent's phone put the call on hold (re-INVITE) and never ACKed
+    our 200. After 64*T1 its leg got a BYE, but the core was told that a *caller* hung up
+    (on the leg's channel, which it ignored): the caller stayed connected to nobody, and the
+    call and the leg stayed in the core until the caller hung up."""
+    p = started()
+    try:
+        call = p.call("100", sdp(40002))
+        p.ack_final(call)
+        ring = ring_to(p, 5071)
+        p.answer(ring, 200)
+        assert p.sim.app.core.calls["c1"].phase == "bridged"
+        assert p.phone(ring, "INVITE", body=sdp(50000, "sendonly", version=2))  # no ACK
+        p.sim.advance(64 * T1 + 1)
+        p.read()
+        assert call.bye, "the caller gets a BYE"
+        assert ring.bye, "and so does the phone"
+        assert p.sim.app.core.calls == {} and p.sim.app.core.legs == {}
         p.hang_up_everything()
         p.check_the_end()
     finally:
