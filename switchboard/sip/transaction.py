@@ -140,6 +140,7 @@ class _Txn:
     dialog_key: tuple[str, int] | None = None  # server INVITE in accepted: (Call-ID, CSeq)
     client: bool = True
     cancel_pending: bool = False  # client INVITE: cancelled before any 1xx, CANCEL on the 1xx
+    cancel_sent: bool = False  # client INVITE: our CANCEL went out (timer B runs again)
 
 
 def client_key(branch: str, method: str) -> str:
@@ -302,9 +303,10 @@ class TransactionLayer:
         key = server_key(request)
         txn = self.servers.get(key)
         if request.method == "ACK":
-            if txn is not None and txn.invite and txn.state == "completed":
-                self._enter(txn, "confirmed", now)  # the ACK of our error answer
-                return
+            if txn is not None and txn.invite and txn.state in ("completed", "confirmed"):
+                if txn.state == "completed":
+                    self._enter(txn, "confirmed", now)  # the ACK of our error answer
+                return  # in Confirmed, its retransmissions are absorbed (§17.2.1)
             dialog_key = (request.call_id, request.cseq.seq)
             accepted = self._accepted.pop(dialog_key, None)
             if accepted is not None and accepted in self.servers:
@@ -373,7 +375,8 @@ class TransactionLayer:
                     # Timer A stops, and so does timer B: it only guards Calling (§17.1.1.2);
                     # a ringing phone is ended by the user's CANCEL, not by the transaction.
                     txn.retransmit_at = None
-                    txn.timeout_at = None
+                    if not txn.cancel_sent:  # after our CANCEL, 64*T1 bounds the wait
+                        txn.timeout_at = None
                     txn.state = "proceeding"
                     if txn.cancel_pending:  # cancelled while Calling: the CANCEL goes now
                         self._send_cancel(txn, now)
@@ -433,7 +436,7 @@ class TransactionLayer:
         that rang and vanished does not keep it forever. False when there is nothing left to
         cancel (the INVITE has its final answer, or is unknown)."""
         txn = self.clients.get(key)
-        if txn is None or not txn.invite or txn.cancel_pending:
+        if txn is None or not txn.invite or txn.cancel_pending or txn.cancel_sent:
             return False
         if txn.state == "calling":
             txn.cancel_pending = True
@@ -448,6 +451,7 @@ class TransactionLayer:
     def _send_cancel(self, txn: _Txn, now: float) -> None:
         assert txn.request is not None  # kept until the final response
         self.send_request(make_cancel(txn.request), txn.peer, txn.transport, now)
+        txn.cancel_pending, txn.cancel_sent = False, True
         txn.timeout_at = now + 64 * self.timers.t1
 
     def send_stateless(self, message: Request | Response, dest: Address,

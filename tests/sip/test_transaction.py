@@ -464,3 +464,36 @@ def test_nothing_is_left_to_cancel_once_the_final_answer_came() -> None:
     layer.receive(reply(invite, 486), PEER, "UDP", 0.1)
     layer.sends()
     assert not layer.cancel(key, 0.2) and layer.sends() == []
+
+
+def test_a_1xx_after_our_cancel_neither_sends_it_again_nor_stops_the_clock() -> None:
+    """A phone that rings again (180, 183) after our CANCEL and then vanishes: the 1xx once
+    cleared the 64*T1 timer the CANCEL had armed and sent the CANCEL again, which raised
+    inside receive() (the 1xx was lost), and the INVITE then waited for ever."""
+    layer = TransactionLayer()
+    invite = request()
+    key = layer.send_request(invite, PEER, "UDP", 0.0)
+    layer.receive(reply(invite, 180), PEER, "UDP", 0.1)
+    layer.sends()
+    layer.events()
+    assert layer.cancel(key, 0.2)
+    assert [s.message.method for s in layer.sends() if isinstance(s.message, Request)] == [
+        "CANCEL"]
+    layer.receive(reply(invite, 183), PEER, "UDP", 0.3)
+    assert [s for s in layer.sends() if isinstance(s.message, Request)] == [], "one CANCEL"
+    assert [type(e) for e in layer.events()] == [ResponseReceived]
+    times(layer, 32.3)
+    assert TransactionTimedOut(key, "INVITE") in layer.events()
+    assert key not in layer.clients
+
+
+def test_acks_resent_to_our_error_answer_are_absorbed_once_confirmed() -> None:
+    layer = TransactionLayer()
+    layer.receive(request(), PEER, "UDP", 0.0)
+    (event,) = layer.events()
+    assert event.key is not None
+    layer.send_response(event.key, reply(event.request, 486), 0.0)
+    layer.sends()
+    for at in (0.6, 0.7, 1.5):  # the ACK, then copies of it (§17.2.1: absorbed)
+        layer.receive(request("ACK"), PEER, "UDP", at)
+    assert layer.events() == [] and layer.sends() == []
