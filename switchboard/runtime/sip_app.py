@@ -150,7 +150,10 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
     def datagram_received(self, data: bytes, source: tuple[str, int],
                           transport: Transport = "UDP") -> None:
         """One datagram (UDP) or one framed message (TCP) arrived from ``source``."""
-        self.txl.receive_datagram(data, source, transport, self.loop.time())
+        try:
+            self.txl.receive_datagram(data, source, transport, self.loop.time())
+        except Exception:  # a bug must cost this datagram, not what it queued to send
+            log.exception("datagram from %s:%d: failed", *source[:2])
         self._pump()
 
     def _pump(self) -> None:
@@ -175,7 +178,7 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
             if self.send is not None:
                 try:
                     self.send(send)
-                except (OSError, ValueError) as err:  # a name where an address was needed
+                except (OSError, ValueError, OverflowError) as err:  # a name, a bad port
                     log.warning("cannot send %s to %s: %s", _what(send.message), send.dest, err)
         self._arm_txn_timer()
 
@@ -531,10 +534,17 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
         dialog.plays.clear()
         if self._sibling(dialog) is not None:
             return  # another phone of the same leg still rings or talks: the media stays
-        self.loop.create_task(self._release(dialog.channel))
+        # Unmapped now, and only if it maps this dialog (or a phone of the same leg): a new
+        # INVITE may reuse the Call-ID before the release below runs.
+        mapped = self.channels.get(dialog.channel)
+        if mapped is dialog or (mapped is not None and dialog.forks is not None
+                                and mapped.forks is dialog.forks):
+            del self.channels[dialog.channel]
+        self.loop.create_task(self._release(dialog.channel, unmap=False))
 
-    async def _release(self, channel: str) -> None:
-        self.channels.pop(channel, None)
+    async def _release(self, channel: str, unmap: bool = True) -> None:
+        if unmap:
+            self.channels.pop(channel, None)
         stats = getattr(self.media, "stats", None)  # the in-process driver counts packets
         if stats is not None:
             try:

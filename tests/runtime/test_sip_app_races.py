@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 
+import pytest
+
 from switchboard.sip.auth import Credentials, authorize, challenges_in
 from switchboard.sip.message import Request, make_response, parse
 from switchboard.sip.transaction import Timers
@@ -523,3 +525,36 @@ def test_a_trunk_proxy_challenge_407_is_answered_with_proxy_authorization() -> N
         await h.app.close()
 
     asyncio.run(scenario())
+
+
+def test_a_bug_on_receiving_or_sending_costs_one_message_not_the_server(
+        caplog: pytest.LogCaptureFixture) -> None:
+    """The fuzz audits found no message that breaks the stack; if one ever does, the
+    datagram is lost and logged, and what was queued to send still goes (the receive was
+    outside every guard). A send the socket refuses with OverflowError (a port over
+    65535) is logged like the other refused sends, not raised into the loop."""
+    async def scenario() -> None:
+        h = Harness(", music: null")
+        layer = h.app.txl
+        real = layer.receive_datagram
+
+        def broken(*args: object) -> None:
+            raise RuntimeError("a parser bug")
+
+        layer.receive_datagram = broken  # type: ignore[method-assign]
+        h.app.datagram_received(b"INVITE", CALLER)  # must not raise
+        layer.receive_datagram = real  # type: ignore[method-assign]
+
+        def refused(send: object) -> None:
+            raise OverflowError("port must be 0-65535")
+
+        h.app.send = refused
+        await h.receive(invite("c1", body=sdp(40002)))  # its 200 cannot be sent: logged
+        h.app.send = h.sent.append
+        await h.receive(invite("c2", body=sdp(40004)))
+        assert h.final("c2").status == 200, "the server goes on"
+
+    asyncio.run(scenario())
+    messages = [r.getMessage() for r in caplog.records]
+    assert any("failed" in m and "127.0.0.1" in m for m in messages)
+    assert any(m.startswith("cannot send") for m in messages)
