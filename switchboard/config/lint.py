@@ -111,6 +111,16 @@ class _Linter:
         """A likely mistake the core copes with: reported, but the config still runs."""
         self.problems.append(self.sources.problem(path, message, "warning"))
 
+    def once(self, first: dict[str, int], name: str, path: PathKey, said: str, fix: str,
+             error: bool = False) -> None:
+        """Remember the line where ``name`` first stands; a warning (or an error) where it
+        stands again."""
+        if name in first:
+            report = self.error if error else self.warn
+            report(path, f"{said} (first at line {first[name]}); {fix}")
+        else:
+            first[name] = self.line(path)
+
     def line(self, path: PathKey) -> int:
         return self.sources.line_for(path)
 
@@ -164,11 +174,8 @@ class _Linter:
         schemes = self.config.schemes
         for i, number in enumerate(self.config.numbers):
             path = ("numbers", i)
-            if number.number in first:
-                self.warn((*path, "number"), f"number '{number.number}' is listed twice (first "
-                         f"at line {first[number.number]}); remove one of them")
-            else:
-                first[number.number] = self.line((*path, "number"))
+            self.once(first, number.number, (*path, "number"),
+                      f"number '{number.number}' is listed twice", "remove one of them")
             context = f"number '{number.number}'"
             self.ref((*path, "scheme"), context, "scheme", number.scheme, schemes, "schemes")
             if number.overflow.scheme is not None:
@@ -183,11 +190,8 @@ class _Linter:
         first: dict[str, int] = {}
         for i, agent in enumerate(self.config.agents):
             path = ("agents", i)
-            if agent.id in first:
-                self.warn((*path, "id"), f"agent id '{agent.id}' is used twice (first at line "
-                         f"{first[agent.id]}); give each agent its own id")
-            else:
-                first[agent.id] = self.line((*path, "id"))
+            self.once(first, agent.id, (*path, "id"), f"agent id '{agent.id}' is used twice",
+                      "give each agent its own id")
             if agent.schedule is not None:
                 self.ref((*path, "schedule"), f"agent '{agent.id}'", "schedule", agent.schedule,
                          self.config.schedules, "schedules")
@@ -290,10 +294,9 @@ class _Linter:
             for i, rule in enumerate(scheme.rules):
                 path = ("schemes", scheme_name, "rules", i)
                 label = f"scheme '{scheme_name}' rule '{rule.name}'"
-                if rule.name in names:
-                    self.warn((*path, "name"), f"scheme '{scheme_name}': rule name '{rule.name}' "
-                             f"is used twice (first at line {names[rule.name]}); rename one")
-                names.setdefault(rule.name, self.line((*path, "name")))
+                self.once(names, rule.name, (*path, "name"),
+                          f"scheme '{scheme_name}': rule name '{rule.name}' is used twice",
+                          "rename one")
                 given = rule.when.model_dump(mode="json", exclude_none=True)
                 if catch_all is not None:
                     self.warn(path, f"{label} can never match: rule {catch_all} above has no "
@@ -490,6 +493,9 @@ class _Linter:
             if queue.adverts is not None:
                 for j, prompt in enumerate(queue.adverts.prompts):
                     self.prompt((*path, "adverts", "prompts", j), f"{label} adverts", prompt)
+                if not queue.adverts.prompts:
+                    self.warn((*path, "adverts"), f"{label}: adverts with no prompts play "
+                              "nothing; name the recordings, or remove adverts")
             if queue.music is not None:  # null: silence while waiting
                 self.prompt((*path, "music"), f"{label} music", queue.music)
 
@@ -497,6 +503,12 @@ class _Linter:
         for name, ivr in self.config.ivr.items():
             for j, prompt in enumerate(ivr.prompt):
                 self.prompt(("ivr", name, "prompt", j), f"ivr '{name}'", prompt)
+            if not ivr.prompt:
+                self.warn(("ivr", name, "prompt"), f"ivr '{name}' has no prompt: callers hear "
+                          "silence and do not know what to press; name its recordings")
+            if not ivr.options:
+                self.warn(("ivr", name, "options"), f"ivr '{name}' has no options: callers can "
+                          "only wait for its timeout; add options, or use a play step instead")
             self.prompt(("ivr", name, "invalid_prompt"), f"ivr '{name}'", ivr.invalid_prompt)
         for name, box in self.config.voicemail.items():
             path = ("voicemail", name)
@@ -546,11 +558,9 @@ class _Linter:
         first: dict[str, int] = {}
         for i, trunk in enumerate(self.config.trunks):
             path = ("trunks", i)
-            if trunk.name in first:
-                self.error((*path, "name"), f"trunk name '{trunk.name}' is used twice (first at "
-                           f"line {first[trunk.name]}); give each trunk its own name")
-            else:
-                first[trunk.name] = self.line((*path, "name"))
+            # An error: the trunks' resolved addresses are kept by name.
+            self.once(first, trunk.name, (*path, "name"), f"trunk name '{trunk.name}' is used "
+                      "twice", "give each trunk its own name", error=True)
             for j, source in enumerate(trunk.inbound_from):
                 try:
                     ipaddress.ip_address(source.strip("[]"))

@@ -222,6 +222,23 @@ trunks:
     ]
 
 
+def test_an_ivr_without_prompt_or_options_and_adverts_without_prompts_are_warned(
+        check: Check) -> None:
+    name, lines = check(with_steps("ivr: menu") + """\
+    adverts: {prompts: []}
+ivr:
+  menu: {prompt: [], options: {}, on_timeout: [{queue: sales}]}
+""")
+    assert lines == [
+        f"{name}:16: queue 'sales': adverts with no prompts play nothing; name the "
+        "recordings, or remove adverts",
+        f"{name}:18: ivr 'menu' has no options: callers can only wait for its timeout; add "
+        "options, or use a play step instead",
+        f"{name}:18: ivr 'menu' has no prompt: callers hear silence and do not know what to "
+        "press; name its recordings",
+    ]
+
+
 def test_webhook_endpoint_is_a_known_name_or_a_url(check: Check) -> None:
     text = with_steps("webhook: router", "webhook: https://crm.example.com/route",
                       "webhook: {endpoint: rooter, timeout: 1}", "queue: sales")
