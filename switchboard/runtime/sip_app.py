@@ -105,6 +105,10 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
         self.driver = CoreDriver(self.core, loop)
         self.dialogs: dict[str, Dialog] = {}  # SIP Call-ID -> dialog
         self.channels: dict[str, Dialog] = {}  # core channel -> dialog
+        # Media releases under way, by channel: a new call that reuses a Call-ID waits for
+        # the old release before it allocates (the engine would refuse, or rtpengine's
+        # delete, resent after a lost packet, would arrive after the new offer).
+        self.releasing: dict[str, asyncio.Task[None]] = {}
         self.by_client_key: dict[str, Dialog] = {}
         # Sources whose INVITEs are calls from a trunk: each trunk's inbound_from and
         # address; a trunk given by name adds what it resolves to (at start, then each
@@ -540,7 +544,15 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
         if mapped is dialog or (mapped is not None and dialog.forks is not None
                                 and mapped.forks is dialog.forks):
             del self.channels[dialog.channel]
-        self.loop.create_task(self._release(dialog.channel, unmap=False))
+        channel = dialog.channel
+        task = self.loop.create_task(self._release(channel, unmap=False))
+        self.releasing[channel] = task
+
+        def done(_: asyncio.Task[None]) -> None:
+            if self.releasing.get(channel) is task:
+                del self.releasing[channel]
+
+        task.add_done_callback(done)
 
     async def _release(self, channel: str, unmap: bool = True) -> None:
         if unmap:
@@ -651,6 +663,14 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
 
     async def _allocate(self, channel: str, call: str | None) -> tuple[str, int] | None:
         """Media for a channel, or None (logged) when the engine cannot give any."""
+        releasing = self.releasing.get(channel)
+        if releasing is not None and not releasing.done():
+            # An earlier dialog's media on this channel is being released (a caller who
+            # dialled again with the same Call-ID): after it, or the engine would still
+            # hold the leg, or free the new one. Shielded: this call may be cancelled, the
+            # old release must still finish.
+            with contextlib.suppress(Exception):
+                await asyncio.shield(releasing)
         try:
             return await self.media.allocate(channel, call=call)
         except Exception as err:  # PortsExhausted, EMFILE, NgError: the engine's own words

@@ -935,3 +935,50 @@ def test_a_dialog_forgotten_unmaps_only_itself_from_its_channel() -> None:
         assert app.channels.get(call.call_id) is new
     finally:
         p.sim.close()
+
+
+class SlowReleaseMedia(RecordingMedia):
+    """Releases take longer than allocations (rtpengine resending a lost ``delete``), and a
+    leg that is still open cannot be allocated again, as the in-process relay refuses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.open: set[str] = set()
+
+    async def allocate(self, leg_id: str, *, call: str | None = None) -> tuple[str, int]:
+        if leg_id in self.open:
+            raise ValueError(f"media leg {leg_id!r} is already open")
+        self.open.add(leg_id)
+        return await super().allocate(leg_id, call=call)
+
+    async def release(self, leg_id: str) -> None:
+        await asyncio.sleep(0.2)
+        self.open.discard(leg_id)
+        await super().release(leg_id)
+
+
+def test_a_call_that_reuses_a_call_id_waits_for_the_old_media_to_be_released() -> None:
+    """Known since session 8: a caller who hung up and dialled again with the same Call-ID
+    before the old call's media was released got 503 (the engine still held the leg), or,
+    had the engine taken it, the late release would have freed the new call's media."""
+    p = started()
+    p.sim.media = media = SlowReleaseMedia()
+    p.sim.app.media = media
+    try:
+        call = p.call("100", sdp(40002))
+        p.ack_final(call)
+        assert ("allocate", call.call_id) in media.log
+        p.caller(call, "BYE")  # the release starts, and takes 0.2 s
+        again = p.call_again(call)
+        p.sim.advance(0.5)
+        ok = p.sim.final(again.branch)
+        assert ok is not None and ok.status == 200, ok
+        ops = [op for op in media.log if op[0] in ("allocate", "release") and op[1] == call.call_id]
+        assert ops == [("allocate", call.call_id), ("release", call.call_id),
+                       ("allocate", call.call_id)]
+        assert call.call_id in media.open, "the new call keeps its media"
+        p.ack_final(again)
+        p.hang_up_everything()
+        p.check_the_end()
+    finally:
+        p.sim.close()
