@@ -14,7 +14,8 @@ from typing import TYPE_CHECKING
 
 from switchboard.core import events as e
 from switchboard.sip.auth import Verdict
-from switchboard.sip.message import Request, Response, make_response
+from switchboard.sip.build import make_response
+from switchboard.sip.message import Request, Response
 from switchboard.sip.overload import Shed
 from switchboard.sip.transaction import RequestReceived, stateless_tag
 

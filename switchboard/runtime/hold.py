@@ -15,8 +15,8 @@ from typing import TYPE_CHECKING
 
 from switchboard.core import commands as c
 from switchboard.core import events as e
+from switchboard.sip.build import make_response
 from switchboard.sip.headers import SipError
-from switchboard.sip.message import make_response
 from switchboard.sip.sdp import SessionDescription, parse_sdp, renegotiate
 from switchboard.sip.transaction import RequestReceived
 

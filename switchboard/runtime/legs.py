@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 from switchboard.core import commands as c
 from switchboard.core import events as e
 from switchboard.runtime.dialog import Dialog
+from switchboard.sip.build import make_request
 from switchboard.sip.headers import Address, SipError, Uri
-from switchboard.sip.message import Response, make_request
+from switchboard.sip.message import Response
 from switchboard.sip.sdp import SessionDescription, make_offer, parse_sdp
 from switchboard.sip.transaction import Transport
 

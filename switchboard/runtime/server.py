@@ -17,8 +17,8 @@ from switchboard.media.engine import MediaEvent
 from switchboard.media.prompts import PromptLibrary
 from switchboard.runtime.media import open_media
 from switchboard.runtime.sip_app import SipApp
+from switchboard.sip.framing import KEEPALIVE, StreamFramer
 from switchboard.sip.headers import SipParseError, is_address
-from switchboard.sip.message import KEEPALIVE, StreamFramer
 from switchboard.sip.transaction import Send
 
 log = logging.getLogger(__name__)

@@ -43,8 +43,9 @@ from switchboard.runtime.legs import Answered, LegsMixin, Redial
 from switchboard.runtime.playback import PlaybackMixin
 from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistration
 from switchboard.sip.auth import DigestServer
+from switchboard.sip.build import make_request, make_response
 from switchboard.sip.headers import Address, SipError, Uri, Via, is_address, parse_address
-from switchboard.sip.message import Request, Response, make_request, make_response
+from switchboard.sip.message import Request, Response
 from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits
 from switchboard.sip.registrar import Registrar
 from switchboard.sip.sdp import (

@@ -17,8 +17,9 @@ from typing import TYPE_CHECKING
 
 from switchboard.config.model import Trunk
 from switchboard.sip.auth import authorize, challenges_in
+from switchboard.sip.build import make_request
 from switchboard.sip.headers import Address, Uri, is_address
-from switchboard.sip.message import Request, Response, make_request
+from switchboard.sip.message import Request, Response
 from switchboard.sip.transaction import Transport
 
 if TYPE_CHECKING:

@@ -1,8 +1,9 @@
 """switchboard's own SIP stack (RFC 3261), sans-IO: bytes and ``now`` in, bytes and events out.
 
 Modules: ``headers`` (names, lists, URIs, addresses, Via, CSeq), ``message`` (the header
-list, parse, serialize, build requests and responses, TCP framing), ``sdp`` (offer/answer),
-``auth`` (digest, both sides), then the transaction, dialog and registrar layers.
+list, parse, serialize), ``build`` (new requests and responses), ``framing`` (TCP/TLS
+streams), ``sdp`` (offer/answer), ``auth`` (digest, both sides), then the transaction,
+dialog and registrar layers.
 
 The protocol vocabulary (``Method``, reason phrases) and the errors live here, shared by
 every layer. Errors follow h11: ``LocalProtocolError`` means our own code misused the API;

@@ -1,10 +1,12 @@
-"""SIP messages (RFC 3261 §7, §8.2.6, §18.3): parse, serialize, build responses. No IO.
+"""SIP messages (RFC 3261 §7, §18.3): the header list, ``Request`` and ``Response``, parse
+and serialize. No IO.
 
 ``parse(datagram)`` returns a ``Request`` or ``Response``, or raises ``SipParseError`` whose
 ``status`` says what a server should answer (400, 505, 513) or ``None`` for a silent drop.
 Messages are immutable; change them with ``dataclasses.replace`` and the ``Headers`` methods.
 ``Content-Length`` is framing, not data: it is checked and removed on parse and always
-recomputed by ``serialize``.
+recomputed by ``serialize``. Building new requests and responses is ``sip.build``; cutting a
+TCP/TLS stream into messages is ``sip.framing``.
 """
 
 from __future__ import annotations
@@ -16,7 +18,6 @@ from functools import cached_property
 from typing import Final
 
 from switchboard.sip import KNOWN_METHODS as KNOWN_METHODS
-from switchboard.sip import REASON_PHRASES as REASON_PHRASES
 from switchboard.sip import Method as Method
 from switchboard.sip.headers import (
     CANONICAL_NAMES,
@@ -340,84 +341,6 @@ def _serialize(start: str, headers: Headers, body: bytes) -> bytes:
 
 
 # ---------------------------------------------------------------------------------------------
-# Building messages
-
-
-def make_response(
-    request: Request,
-    status: int,
-    reason: str | None = None,
-    *,
-    to_tag: str | None = None,
-    headers: Iterable[tuple[str, object]] = (),
-    body: bytes = b"",
-    copy_record_route: bool = False,
-) -> Response:
-    """A response to ``request`` (RFC 3261 §8.2.6).
-
-    Copies every Via, From, To, Call-ID and CSeq verbatim (and Timestamp on 100), adding
-    ``to_tag`` to To unless it has one; ``to_tag`` is required then, except for 100.
-    ``copy_record_route`` is for dialog-creating responses (RFC 3261 §12.1.1).
-    """
-    if not 100 <= status <= 699:
-        raise LocalProtocolError(f"bad status {status}")
-    fields: list[tuple[str, str]] = [("Via", v) for v in request.headers.get_all("Via")]
-    for name in ("From", "To", "Call-ID", "CSeq"):
-        value = request.headers.get(name)
-        if value is None:
-            raise LocalProtocolError(f"request has no {name} header")
-        if name == "To" and status != 100:
-            value = _tagged(value, to_tag)
-        fields.append((name, value))
-    if status == 100:
-        fields.extend(("Timestamp", v) for v in request.headers.get_all("Timestamp"))
-    if copy_record_route:
-        fields.extend(("Record-Route", v) for v in request.headers.get_all("Record-Route"))
-    extra = Headers(headers)._fields
-    reason = REASON_PHRASES.get(status, "Unknown") if reason is None else reason
-    if "\r" in reason or "\n" in reason:
-        raise LocalProtocolError("CR/LF in reason phrase")
-    return Response(status, reason, Headers._trusted((*fields, *extra)), body)
-
-
-def _tagged(to: str, to_tag: str | None) -> str:
-    try:
-        address = parse_address(to)
-    except SipParseError:  # answering a malformed request: tag the raw text
-        address = None
-    if address is not None and address.tag is not None:
-        return to
-    if to_tag is None:
-        raise LocalProtocolError("to_tag is required: the request's To has no tag")
-    if not is_token(to_tag):
-        raise LocalProtocolError(f"bad tag {to_tag!r}")
-    return to + ";tag=" + to_tag if address is None else str(address.with_tag(to_tag))
-
-
-def make_request(
-    method: str,
-    uri: Uri,
-    *,
-    via: Via,
-    from_: Address,
-    to: Address,
-    call_id: str,
-    cseq: int,
-    max_forwards: int = 70,
-    headers: Iterable[tuple[str, object]] = (),
-    body: bytes = b"",
-) -> Request:
-    """A request with the mandatory headers of RFC 3261 §8.1.1 first, then ``headers``."""
-    if not is_token(method):
-        raise LocalProtocolError(f"bad method {method!r}")
-    fixed: list[tuple[str, object]] = [
-        ("Via", via), ("Max-Forwards", max_forwards), ("From", from_), ("To", to),
-        ("Call-ID", call_id), ("CSeq", CSeq(cseq, method)),
-    ]  # fmt: skip
-    return Request(method, uri, Headers([*fixed, *headers]), body)
-
-
-# ---------------------------------------------------------------------------------------------
 # Parsing
 
 _REQUEST_LINE_RE: Final = re.compile(r"([!-~]+) ([!-~]+) ([!-~]+)")
@@ -635,73 +558,3 @@ def _check(
         return
     if isinstance(msg, Request) and cseq.method != msg.method:
         errors.append((f"CSeq method {cseq.method} does not match {msg.method}", 400))
-
-
-# ---------------------------------------------------------------------------------------------
-# Stream framing (TCP, TLS)
-
-KEEPALIVE: Final = b"\r\n\r\n"
-_CONTENT_LENGTH_RE: Final = re.compile(
-    rb"^(?:content-length|l)[ \t]*:[ \t]*([0-9]{1,10})[ \t]*\r?$", re.I | re.M
-)
-
-
-class StreamFramer:
-    """Cuts a TCP/TLS byte stream into raw messages for ``parse`` (RFC 3261 §18.3).
-
-    ``feed`` returns completed frames; an RFC 5626 ping (CRLFCRLF) comes out as
-    ``KEEPALIVE`` (answer it with a single CRLF). A ``SipParseError`` means the stream
-    cannot be re-synchronised: close the connection.
-    """
-
-    def __init__(self, limits: Limits = DEFAULT_LIMITS) -> None:
-        self._buf = bytearray()
-        self._limits = limits
-        # What is known of the message at the front, so that a peer sending a byte at a time
-        # does not make each feed scan the whole buffer again (quadratic): how many bytes
-        # hold no end of headers, and the frame's size once its headers are read (0: not yet).
-        self._scanned = 0
-        self._total = 0
-
-    def feed(self, data: bytes) -> list[bytes]:
-        """Add received bytes; return the frames they complete."""
-        buf = self._buf
-        buf += data
-        out: list[bytes] = []
-        while buf:
-            if buf.startswith(KEEPALIVE):
-                out.append(KEEPALIVE)
-                del buf[:4]
-                continue
-            if buf.startswith(b"\r\n"):
-                if len(buf) < 4 and KEEPALIVE.startswith(bytes(buf)):
-                    break  # maybe the start of a ping
-                del buf[:2]  # stray CRLF (or a pong)
-                continue
-            total = self._total
-            if not total:
-                end = buf.find(KEEPALIVE, max(0, self._scanned - 3))
-                if end < 0:
-                    if len(buf) > self._limits.max_message_size:
-                        raise SipParseError("headers never end", 513)
-                    self._scanned = len(buf)
-                    break
-                head = bytes(buf[:end])
-                lengths = set(_CONTENT_LENGTH_RE.findall(head))
-                if len(lengths) != 1:
-                    raise SipParseError("stream message without one valid Content-Length", 400)
-                total = end + 4 + int(lengths.pop())
-                if total > self._limits.max_message_size:
-                    raise SipParseError("message too large", 513)
-                self._total = total
-            if len(buf) < total:
-                break
-            out.append(bytes(buf[:total]))
-            del buf[:total]
-            self._scanned = self._total = 0
-        return out
-
-    @property
-    def buffered(self) -> int:
-        """Bytes held waiting for the rest of a message."""
-        return len(self._buf)

@@ -11,8 +11,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from switchboard.sip.build import make_response
 from switchboard.sip.headers import Address, SipParseError
-from switchboard.sip.message import Request, Response, make_response
+from switchboard.sip.message import Request, Response
 
 MIN_EXPIRES: Final = 60
 MAX_EXPIRES: Final = 3600

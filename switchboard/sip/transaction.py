@@ -27,8 +27,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Final, Literal
 
+from switchboard.sip.build import make_request, make_response
 from switchboard.sip.headers import BRANCH_MAGIC, LocalProtocolError, SipParseError
-from switchboard.sip.message import Request, Response, make_request, make_response, parse
+from switchboard.sip.message import Request, Response, parse
 
 Address = tuple[str, int]
 Transport = Literal["UDP", "TCP"]

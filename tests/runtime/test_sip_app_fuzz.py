@@ -34,7 +34,8 @@ from hypothesis.stateful import (
 
 from switchboard.media.engine import MediaEvent, PlayFinished
 from switchboard.runtime.sip_app import SipApp
-from switchboard.sip.message import Request, Response, make_response
+from switchboard.sip.build import make_response
+from switchboard.sip.message import Request, Response
 from switchboard.sip.transaction import Send, client_key
 from tests.core.harness import MONDAY_10, config
 

@@ -13,7 +13,8 @@ from typing import Any
 
 import switchboard
 from switchboard.runtime.sip_app import SipApp
-from switchboard.sip.message import Request, Response, make_response, parse
+from switchboard.sip.build import make_response
+from switchboard.sip.message import Request, Response, parse
 from switchboard.sip.sdp import parse_sdp
 from switchboard.sip.transaction import Send
 from tests.core.harness import config

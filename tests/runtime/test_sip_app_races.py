@@ -11,7 +11,8 @@ import hashlib
 import pytest
 
 from switchboard.sip.auth import Credentials, authorize, challenges_in
-from switchboard.sip.message import Request, make_response, parse
+from switchboard.sip.build import make_response
+from switchboard.sip.message import Request, parse
 from switchboard.sip.transaction import Timers
 
 from .test_sip_app_hold_overload import (

@@ -18,7 +18,8 @@ from switchboard.sip.auth import (
     compute_response,
     parse_auth_params,
 )
-from switchboard.sip.message import Request, make_response, parse
+from switchboard.sip.build import make_response
+from switchboard.sip.message import Request, parse
 from tests.sip.samples import INVITE, wire
 
 RFC7616_CHALLENGE = (

@@ -31,8 +31,10 @@ from switchboard.sip.auth import (
     authorize,
     challenges_in,
 )
+from switchboard.sip.build import make_response
+from switchboard.sip.framing import StreamFramer
 from switchboard.sip.headers import Via
-from switchboard.sip.message import Request, Response, StreamFramer, make_response, parse
+from switchboard.sip.message import Request, Response, parse
 from switchboard.sip.registrar import Registrar
 from switchboard.sip.sdp import audio_plan, make_offer, negotiate, parse_sdp, renegotiate
 from switchboard.sip.transaction import TransactionLayer, server_key

@@ -7,18 +7,10 @@ import dataclasses
 import pytest
 
 from switchboard.sip import KNOWN_METHODS, LocalProtocolError, Method, SipParseError
+from switchboard.sip.build import make_request, make_response
+from switchboard.sip.framing import KEEPALIVE, StreamFramer
 from switchboard.sip.headers import Address, CSeq, Uri, Via
-from switchboard.sip.message import (
-    KEEPALIVE,
-    Headers,
-    Limits,
-    Request,
-    Response,
-    StreamFramer,
-    make_request,
-    make_response,
-    parse,
-)
+from switchboard.sip.message import Headers, Limits, Request, Response, parse
 from tests.sip.samples import INVITE, RESPONSE, SDP_OFFER, replace_line, wire
 
 

@@ -11,8 +11,9 @@ from hypothesis import strategies as st
 
 from switchboard.sip import RemoteProtocolError, SipParseError
 from switchboard.sip.auth import Challenge, Credentials
+from switchboard.sip.framing import StreamFramer
 from switchboard.sip.headers import Address, CSeq, Params, Uri, Via, parse_address, parse_uri
-from switchboard.sip.message import Headers, Request, Response, StreamFramer, parse
+from switchboard.sip.message import Headers, Request, Response, parse
 from switchboard.sip.sdp import parse_sdp
 from tests.sip.samples import INVITE, RESPONSE, SDP_OFFER, wire
 

@@ -12,8 +12,9 @@ from collections.abc import Callable
 import pytest
 
 from switchboard.sip import SipParseError
+from switchboard.sip.build import make_response
 from switchboard.sip.headers import Uri
-from switchboard.sip.message import Limits, Request, Response, make_response, parse
+from switchboard.sip.message import Limits, Request, Response, parse
 from tests.sip.samples import INVITE, RESPONSE, replace_line, wire
 
 DROP = None

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from switchboard.sip.message import Request, Response, make_response, parse
+from switchboard.sip.build import make_response
+from switchboard.sip.message import Request, Response, parse
 from switchboard.sip.transaction import (
     AckTimedOut,
     RequestReceived,
