@@ -14,7 +14,6 @@ Bad input from a peer raises ``RtpError``; misuse of this API raises ``ValueErro
 from __future__ import annotations
 
 import struct
-from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -294,17 +293,26 @@ class DtmfDetector:
 
     Only events 0-15 (the keys) are reported. Feed it every packet of the stream, audio too:
     audio after an event whose end packets were all lost finishes that event. A key is
-    reported at its first end packet; retransmitted end packets and late packets of earlier
-    events are ignored. If the end packets are lost, the key is reported when the next event
-    or later audio arrives, or at ``flush()``. A long event sent in segments (RFC 4733
-    section 2.5.1.3) counts once.
+    reported at its first end packet. If the end packets are lost, the key is reported when
+    the next event or later audio arrives, or at ``flush()``. A long event sent in segments
+    (RFC 4733 section 2.5.1.3) counts once.
+
+    For each of its last ``sources`` SSRCs the detector remembers only the timestamp of the
+    latest event it finished: a telephone-event packet at that timestamp or up to 2^20 before
+    it (modulo 2^32: timestamps wrap) is a retransmission or a late packet of an event
+    already reported, however many events ago, and is ignored. An SSRC not remembered (a
+    restarted stream) starts fresh, and so does a stream whose timestamps jumped back further.
     """
 
-    def __init__(self, payload_type: int, *, memory: int = 32) -> None:
+    def __init__(self, payload_type: int, *, sources: int = 4) -> None:
         _check_range("telephone-event payload type", payload_type, 0x7F)
+        if sources < 1:
+            raise ValueError(f"sources must be positive, got {sources}")
         self.payload_type = payload_type
         self._tone: _Tone | None = None
-        self._done: deque[tuple[int, int]] = deque(maxlen=memory)
+        # SSRC -> start of its latest finished event (or segment); oldest SSRC first.
+        self._finished: dict[int, int] = {}
+        self._sources = sources
 
     @property
     def pending(self) -> bool:
@@ -324,15 +332,16 @@ class DtmfDetector:
         """
         tone = self._tone
         if payload_type != self.payload_type:
-            if tone is not None and tone.ssrc == ssrc and _serial_lt(tone.timestamp, timestamp):
+            if tone is not None and tone.ssrc == ssrc and not _is_late(timestamp, tone.timestamp):
                 return self._finish(ended=False)
             return []  # no event open, another source, or audio from before the event
         event = TelephoneEvent.parse(payload)
-        if (ssrc, timestamp) in self._done:
+        finished = self._finished.get(ssrc)
+        if finished is not None and _is_late(timestamp, finished):
             return []  # a retransmission or a late packet of an event already reported
         found: list[DtmfDetected] = []
         if tone is not None and (tone.ssrc, tone.timestamp) != (ssrc, timestamp):
-            if tone.ssrc == ssrc and _serial_lt(timestamp, tone.timestamp):
+            if tone.ssrc == ssrc and _is_late(timestamp, tone.timestamp):
                 return []  # a late packet of an event already superseded
             if (
                 tone.ssrc == ssrc
@@ -340,7 +349,7 @@ class DtmfDetector:
                 and timestamp == (tone.timestamp + tone.duration) & 0xFFFFFFFF
             ):
                 # The next segment of a long event: the same key press.
-                self._done.append((tone.ssrc, tone.timestamp))
+                self._remember(tone.ssrc, tone.timestamp)
                 tone.earlier += tone.duration
                 tone.timestamp, tone.duration = timestamp, 0
             else:
@@ -362,7 +371,7 @@ class DtmfDetector:
         tone = self._tone
         assert tone is not None
         self._tone = None
-        self._done.append((tone.ssrc, tone.timestamp))
+        self._remember(tone.ssrc, tone.timestamp)
         digit = event_to_digit(tone.event)
         if digit is None:
             return []  # flash, fax and modem tones: not keys
@@ -375,6 +384,13 @@ class DtmfDetector:
             ended=ended,
         )
         return [detected]
+
+    def _remember(self, ssrc: int, timestamp: int) -> None:
+        finished = self._finished
+        finished.pop(ssrc, None)  # re-inserted last: the most recent SSRC
+        finished[ssrc] = timestamp
+        if len(finished) > self._sources:
+            del finished[next(iter(finished))]
 
 
 def dtmf_packets(
@@ -413,9 +429,15 @@ def dtmf_packets(
     return packets
 
 
-def _serial_lt(a: int, b: int) -> bool:
-    """``a`` precedes ``b`` in 32-bit serial-number arithmetic (RFC 1982)."""
-    return a != b and (b - a) & 0xFFFFFFFF < 0x80000000
+# How far behind an event's timestamp a packet still counts as late, not new: 131 s at
+# 8 kHz, far more than any network delays a packet. Not half the 32-bit space (RFC 1982):
+# a source whose timestamps jump back, keeping its SSRC, would lose its keys for hours.
+_LATE_HORIZON = 1 << 20
+
+
+def _is_late(timestamp: int, reference: int) -> bool:
+    """``timestamp`` is ``reference`` or at most ``_LATE_HORIZON`` before it, modulo 2^32."""
+    return (reference - timestamp) & 0xFFFFFFFF < _LATE_HORIZON
 
 
 # --------------------------------------------------------------------------- rewriting

@@ -148,3 +148,57 @@ def test_audio_alone_reports_nothing() -> None:
 def test_a_malformed_event_payload_is_an_rtp_error() -> None:
     with pytest.raises(RtpError):
         DtmfDetector(PT).feed(RtpPacket(PT, 1, 0, SSRC, b"\x05"))
+
+
+def test_a_late_end_packet_is_ignored_however_many_keys_came_since() -> None:
+    detector = DtmfDetector(PT)
+    first = key("7", 0, 0)
+    found = feed_all(detector, first[:-1])
+    for index in range(1, 41):
+        found += feed_all(detector, key("1", index * 20, index * 2400))
+    found += detector.feed(first[-1])  # the first key's last end packet, 40 keys late
+    assert [d.digit for d in found] == ["7"] + ["1"] * 40
+    assert detector.flush() == []
+
+
+def test_keys_across_the_timestamp_wrap() -> None:
+    detector = DtmfDetector(PT)
+    start = 2**32 - 2 * 2400
+    presses = [key(digit, n * 20, start + n * 2400) for n, digit in enumerate("123456")]
+    found = feed_all(detector, [p for press in presses for p in press[:-1]])
+    late = [presses[0][-1], presses[1][-1], presses[2][-1]]  # before, before and at the wrap
+    found += feed_all(detector, late)
+    assert [d.digit for d in found] == list("123456")
+    assert [d.timestamp for d in found] == [2**32 - 4800, 2**32 - 2400, 0, 2400, 4800, 7200]
+
+
+def test_lost_end_packets_before_the_wrap_audio_after_it_reports_the_key() -> None:
+    detector = DtmfDetector(PT)
+    assert feed_all(detector, key("9", 10, 2**32 - 960)[:4]) == []
+    assert detector.feed(audio(15, 2**32 - 1120)) == []  # audio from before the key
+    found = detector.feed(audio(17, 160))
+    assert [(d.digit, d.ended, d.timestamp) for d in found] == [("9", False, 2**32 - 960)]
+
+
+def test_a_new_ssrc_starts_fresh() -> None:
+    # The phone restarted its stream: a new SSRC whose timestamps start anywhere, here at
+    # the very timestamp of the old stream's last key.
+    detector = DtmfDetector(PT)
+    old = key("5", 100, 50_000)
+    restarted = dtmf_packets("5", payload_type=PT, ssrc=0x9999, sequence=7, timestamp=50_000)
+    earlier = dtmf_packets("6", payload_type=PT, ssrc=0x9999, sequence=20, timestamp=52_400)
+    found = feed_all(detector, old + restarted + earlier + old[-1:])  # old: its end, late
+    assert [(d.digit, d.ssrc) for d in found] == [("5", SSRC), ("5", 0x9999), ("6", 0x9999)]
+
+
+def test_timestamps_jumping_back_on_the_same_ssrc_do_not_silence_keys() -> None:
+    # A source that restarts its timestamps and keeps its SSRC (against RFC 3550 8.2): its
+    # keys are heard at once, not hours later when its timestamps pass the old ones.
+    detector = DtmfDetector(PT)
+    found = feed_all(detector, key("1", 0, 200_000_000) + key("2", 20, 1_000))
+    assert [d.digit for d in found] == ["1", "2"]
+
+
+def test_sources_must_be_positive() -> None:
+    with pytest.raises(ValueError):
+        DtmfDetector(PT, sources=0)

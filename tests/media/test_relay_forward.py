@@ -59,7 +59,7 @@ def state(leg: MediaLeg) -> dict[str, Any]:
         "latched": leg.latched,
         "last": leg._last,
         "detected": list(leg.detected),
-        "tone": None if detector is None else (detector._tone, list(detector._done)),
+        "tone": None if detector is None else (detector._tone, dict(detector._finished)),
         "rewriter": None if rewriter is None else dict(vars(rewriter)),
     }
 
