@@ -23,6 +23,10 @@ from switchboard.sip.transaction import Send
 
 log = logging.getLogger(__name__)
 
+
+class StartupError(Exception):
+    """The server cannot start: a port taken, an address not of this machine, no media."""
+
 SOCKET_BUFFER = 4 * 1024 * 1024  # DESIGN.md: raise SO_RCVBUF/SO_SNDBUF on every UDP socket
 FILES_BESIDES_MEDIA = 1024  # SIP sockets, TCP connections, prompts, logs, the database
 DRAIN_SECONDS = 30.0  # on shutdown, calls in progress get this long to end by themselves
@@ -170,18 +174,27 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
         for app in apps:
             app.media_event(event)
 
-    udp, udp_protocol = await loop.create_datagram_endpoint(_SipUdp, local_addr=(host, sip_port))
+    try:
+        udp, udp_protocol = await loop.create_datagram_endpoint(
+            _SipUdp, local_addr=(host, sip_port))
+    except OSError as err:
+        raise StartupError(f"cannot listen for SIP on {host}:{sip_port} (UDP): "
+                           f"{err.strerror or err}") from err
     tcp = _SipTcp()
     try:
         tcp_server = await asyncio.start_server(tcp.accepted, host, sip_port)
-    except OSError:
+    except OSError as err:
         udp.close()
-        raise
+        raise StartupError(f"cannot listen for SIP on {host}:{sip_port} (TCP): "
+                           f"{err.strerror or err}") from err
     try:
         media, close_media = await open_media(config.media, host, rng, media_event, data_dir)
-    except BaseException:
+    except BaseException as err:
         tcp_server.close()
         udp.close()
+        if isinstance(err, Exception):
+            raise StartupError(f"cannot start the media engine ({config.media.driver}): "
+                               f"{err or type(err).__name__}") from err
         raise
 
     def send(out: Send) -> None:

@@ -69,16 +69,27 @@ def simulate_command(
     if kpis.get("warnings"):
         for what, count in kpis["warnings"].items():
             err.print(f"warning: {what} (x{count})", markup=False, soft_wrap=True)
+    written = True
     if json_out is not None:
-        json_out.write_text(json.dumps(_finite(kpis), indent=2, ensure_ascii=False) + "\n")
-        out.print(f"KPIs written to {json_out}", markup=False)
+        text = json.dumps(_finite(kpis), indent=2, ensure_ascii=False) + "\n"
+        written &= _write(json_out, text, "KPIs", out, err)
     if report_out is not None:
         from switchboard.sim.report import render_report
 
         title = f"Simulation of {config_path.name if config_path else 'the demo'}"
-        report_out.write_text(render_report(kpis, title), encoding="utf-8")
-        out.print(f"report written to {report_out}", markup=False)
-    return 0
+        written &= _write(report_out, render_report(kpis, title), "report", out, err)
+    return 0 if written else 1
+
+
+def _write(path: Path, text: str, what: str, out: Console, err: Console) -> bool:
+    try:
+        path.write_text(text, encoding="utf-8")
+    except OSError as exc:
+        err.print(f"cannot write the {what} to {path}: {exc.strerror or exc}", markup=False,
+                  soft_wrap=True)
+        return False
+    out.print(f"{what} written to {path}", markup=False)
+    return True
 
 
 def _summary(k: dict[str, Any], label: str, seed: int) -> Table:
