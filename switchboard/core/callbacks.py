@@ -213,7 +213,7 @@ class CallbackManager:
                 sb.queues.leave(entry, "answered", now)
                 job.entry = None
             agent = sb.agents[leg.agent_id or ""]
-            sb.set_agent_state(agent, "talking", now)
+            sb.agent_states.set_state(agent, "talking", now)
             agent.leg_id = leg.id
             agent.talk_started = now
             job.agent_leg = leg.id
@@ -259,7 +259,7 @@ class CallbackManager:
             sb.legs.pop(job.agent_leg, None)
             agent = sb.agents.get(job.agent_id or "")
             if agent is not None:
-                sb.set_agent_state(agent, "idle", now)
+                sb.agent_states.set_state(agent, "idle", now)
         job.agent_leg = None
         job.agent_id = None
         job.attempts += 1
@@ -309,7 +309,7 @@ class CallbackManager:
             if agent is not None:
                 wrapup = sb.queues.wrapup(job.queue, agent)
                 sb.queues.handled(job.queue, agent, now - agent.talk_started, wrapup)
-                sb.agent_done(agent, now, wrapup)
+                sb.agent_states.done(agent, now, wrapup)
             if self.jobs.get(job.number) is job:
                 del self.jobs[job.number]
             return

@@ -54,7 +54,7 @@ class Ivr:
         call.ivr = None
         call.informational = all(isinstance(s, PlayStep | HangupStep) for s in steps)
         call.stack = [Frame(list(steps), 0, f"ivr/{digit}")]
-        self.sb.advance(call, now)
+        self.sb.schemes.advance(call, now)
 
     def _retry(self, call: Call, now: float, digit: str | None) -> None:
         if call.ended or call.ivr is None:
@@ -66,7 +66,7 @@ class Ivr:
             self.sb.decide(call.id, now, "ivr", f"menu {call.ivr}: {what}, out of retries")
             call.ivr = None
             call.stack = [Frame(list(menu.on_timeout), 0, "ivr/timeout")]
-            self.sb.advance(call, now)
+            self.sb.schemes.advance(call, now)
             return
         self.sb.decide(call.id, now, "ivr", f"menu {call.ivr}: {what}, repeat")
         if call.wait_play:

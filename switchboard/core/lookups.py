@@ -84,14 +84,14 @@ class Lookups:
             return
         call.request_id = 0
         self.sb.decide(call.id, now, call.phase, f"{call.phase} timed out: next step")
-        self.sb.advance(call, now)
+        self.sb.schemes.advance(call, now)
 
     def on_request_failed(self, ev: e.WebhookFailed | e.CrmLookupFailed, now: float) -> None:
         call = self._take_reply(ev.call_id, ev.request_id)
         if call is None:
             return
         self.sb.decide(call.id, now, call.phase, f"{call.phase} failed ({ev.reason}): next step")
-        self.sb.advance(call, now)
+        self.sb.schemes.advance(call, now)
 
     def on_crm_owner(self, ev: e.CrmOwnerFound, now: float) -> None:
         call = self._take_reply(ev.call_id, ev.request_id)
@@ -103,12 +103,12 @@ class Lookups:
     def _ring_named_agent(self, call: Call, agent_id: str | None, step: str, now: float) -> None:
         agent = self.sb.agents.get(agent_id or "")
         why = "no owner" if agent_id is None else (
-            "unknown agent" if agent is None else self.sb.why_unavailable(agent, now))
+            "unknown agent" if agent is None else self.sb.agent_states.why_unavailable(agent, now))
         if why is not None or agent is None:
             named = _shown(agent_id) if agent_id else "nobody"
             self.sb.decide(call.id, now, step, f"{named}: {why}: next step",
                            skipped=((named if agent_id else "-", why or ""),))
-            self.sb.advance(call, now)
+            self.sb.schemes.advance(call, now)
             return
         self.sb.decide(call.id, now, step, f"ring {agent.id}", tried=(agent.id,))
         self.sb.ringing.ring_one(call, "agent", agent.id, agent.id, call.ring_timeout, now)
@@ -128,9 +128,9 @@ class Lookups:
         elif isinstance(scheme, str) and scheme in self.sb.config.schemes:
             self.sb.decide(call.id, now, "webhook", f"go to scheme {scheme}")
             call.stack = []
-            self.sb.enter_scheme(call, scheme, now)
+            self.sb.schemes.enter(call, scheme, now)
         else:
             shown = {_shown(k): _shown(v) for k, v in list(target.items())[:_SHOWN_KEYS]}
             self.sb.decide(call.id, now, "webhook", "reply names no agent, number or known "
                            "scheme: next step", details={"reply": shown, "keys": len(target)})
-            self.sb.advance(call, now)
+            self.sb.schemes.advance(call, now)

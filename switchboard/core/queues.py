@@ -120,7 +120,8 @@ class QueueManager:
             return
         seconds = agent.config.retry
         if seconds:
-            self.sb.rest(agent, seconds, f"resting {seconds:g} s after an unanswered ring", now)
+            why = f"resting {seconds:g} s after an unanswered ring"
+            self.sb.agent_states.rest(agent, seconds, why, now)
 
     def config(self, name: str) -> Queue:
         return self.queues[name].cfg
@@ -244,7 +245,7 @@ class QueueManager:
                   details={"waited": round(now - entry.joined, 3)})
         if q.cfg.fallback:
             call.stack.append(Frame(list(q.cfg.fallback), 0, f"{q.name}/fallback"))
-        sb.advance(call, now)
+        sb.schemes.advance(call, now)
 
     def exit_key(self, call: Call, digit: str, now: float) -> None:
         """The caller pressed a key while waiting (exit to callback or voicemail)."""
@@ -314,7 +315,7 @@ class QueueManager:
             return  # nobody waits
         free = set(sb.free)
         off_shift = [aid for aid in self._on_shifts.intersection(free)
-                     if sb.why_unavailable(sb.agents[aid], now) is not None]
+                     if sb.agent_states.why_unavailable(sb.agents[aid], now) is not None]
         if off_shift:
             free.difference_update(off_shift)
             self._wake_at_next_minute(now)  # someone's shift may start: look again then
@@ -392,7 +393,7 @@ class QueueManager:
             sb.legs[leg_id] = Leg(leg_id, "agent", agent.id, agent.id, owner, purpose)  # type: ignore[arg-type]
             entry.legs.append(leg_id)
             entry.tried.add(agent.id)
-            sb.set_agent_state(agent, "ringing", now)
+            sb.agent_states.set_state(agent, "ringing", now)
             agent.leg_id = leg_id
             targets.append(c.LegTarget(leg_id, "agent", agent.id, agent.id))
         q.cursor.last_rung = q.index[agents[-1].id]
@@ -424,7 +425,8 @@ class QueueManager:
             return tuple(out)
         for m in sb.free:  # free members not rung now
             if m in index and m not in tried:
-                why = sb.why_unavailable(sb.agents[m], now) if m in q.on_shifts else None
+                why = (sb.agent_states.why_unavailable(sb.agents[m], now) if m in q.on_shifts
+                       else None)
                 if why is None:
                     why = "rung already this round" if m in entry.tried else q.not_chosen
                 out.append((m, why))
@@ -461,7 +463,7 @@ class QueueManager:
             entry.ring_timer.cancel()
             entry.ring_timer = None
         agent = sb.agents[leg.agent_id or ""]
-        sb.set_agent_state(agent, "talking", now)
+        sb.agent_states.set_state(agent, "talking", now)
         agent.leg_id = leg.id
         agent.talk_started = now
         sb.connect(call, leg, now, self.queues[entry.queue].cfg.whisper)

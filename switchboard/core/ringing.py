@@ -30,7 +30,8 @@ class Ringing:
             agent_ids += [a.id for a in self.sb.config.agents if group in a.groups]
         for aid in agent_ids:
             agent = self.sb.agents.get(aid)
-            why = "unknown agent" if agent is None else self.sb.why_unavailable(agent, now)
+            why = ("unknown agent" if agent is None
+                   else self.sb.agent_states.why_unavailable(agent, now))
             if why is None:
                 targets.append(("agent", aid, aid))
             else:
@@ -74,7 +75,7 @@ class Ringing:
             legs.append(c.LegTarget(leg_id, kind, address, agent_id))  # type: ignore[arg-type]
             if agent_id is not None:
                 agent = self.sb.agents[agent_id]
-                self.sb.set_agent_state(agent, "ringing", now)
+                self.sb.agent_states.set_state(agent, "ringing", now)
                 agent.leg_id = leg_id
         call.phase = "ringing"
         self.sb.out.append(c.Ring(call.id, tuple(legs), call.raw_caller, timeout))
@@ -97,7 +98,7 @@ class Ringing:
             agent = self.sb.agents.get(nxt[2] or "")
             # The next in line may have taken another call meanwhile: check again.
             why = None if agent is None else (
-                self.sb.why_unavailable(agent, now) if nxt[0] == "agent"
+                self.sb.agent_states.why_unavailable(agent, now) if nxt[0] == "agent"
                 else (None if agent.state == "idle" else f"busy: {agent.state}"))
             if why is not None:
                 self.sb.decide(call.id, now, "ring", f"skip {nxt[1]}: {why}",
@@ -106,7 +107,7 @@ class Ringing:
             self.ring(call, [nxt], call.ring_timeout, now)
             return
         call.last_exit = "no_answer"
-        self.sb.advance(call, now)
+        self.sb.schemes.advance(call, now)
 
     def ring_one(self, call: Call, kind: str, address: str, agent_id: str | None,
                  timeout: float, now: float) -> None:

@@ -1,8 +1,12 @@
 """The routing core: ``Switchboard.handle(event, now) -> commands``. Sans-IO.
 
-This module owns the lifecycle of inbound calls and the scheme interpreter (rules -> steps).
-Queues live in ``queues.py``, callbacks in ``callbacks.py``; both work on this object's state.
-See docs/core-protocol.md for the contract with the world.
+This module owns the lifecycle of an inbound call: arrival (channel limits, overflow),
+connecting it to an agent (whisper, bridge), the leg and caller events, and its end (the
+``CallFinished`` record and what follows a missed call). It holds the state the feature
+modules beside it share (calls, legs, agents, timers) and hands each event to its owner: the
+scheme interpreter (``schemes.py``), agents' availability (``agents.py``), queues, ringing,
+IVR, voicemail, lookups and callbacks. See docs/core-protocol.md for the contract with the
+world.
 """
 
 from __future__ import annotations
@@ -12,26 +16,11 @@ import re
 from collections.abc import Callable
 from typing import Any
 
-from switchboard.config.model import (
-    AddToListStep,
-    CallbackStep,
-    Config,
-    CrmOwnerStep,
-    GotoStep,
-    HangupStep,
-    IvrStep,
-    PlayStep,
-    QueueStep,
-    RejectStep,
-    RingStep,
-    VoicemailStep,
-    WebhookStep,
-)
-from switchboard.config.model import (
-    Whisper as WhisperConfig,
-)
+from switchboard.config.model import Config
+from switchboard.config.model import Whisper as WhisperConfig
 from switchboard.core import commands as c
 from switchboard.core import events as e
+from switchboard.core.agents import AgentStates
 from switchboard.core.callbacks import CallbackManager
 from switchboard.core.callerinfo import CallerLists, normalize
 from switchboard.core.ivr import Ivr
@@ -39,12 +28,12 @@ from switchboard.core.lookups import Lookups
 from switchboard.core.missed import MissedCalls
 from switchboard.core.queues import QueueManager
 from switchboard.core.ringing import Ringing
-from switchboard.core.rules import CallFacts, RuleMatcher
+from switchboard.core.rules import RuleMatcher
 from switchboard.core.schedule import Calendar
-from switchboard.core.state import AgentRuntime, Call, Frame, Leg, Timer, Timers
+from switchboard.core.schemes import Schemes
+from switchboard.core.state import AgentRuntime, Call, Leg, Timer, Timers
 from switchboard.core.voicemail import VoicemailBoxes
 
-MAX_GOTOS = 20
 _E164 = re.compile(r"^\+[1-9][0-9]{6,14}$")  # already normalised: skip phonenumbers
 # Reasons for which a call that ended unanswered is not a "missed" call.
 _NOT_MISSED = frozenset({"rejected"})
@@ -72,6 +61,8 @@ class Switchboard:
         self._white_lists = [n for n, lst in config.lists.items() if lst.kind == "white"]
         self.out: list[c.Command] = []
         self._seq = 0
+        self.agent_states = AgentStates(self)
+        self.schemes = Schemes(self)
         self.queues = QueueManager(self)
         self.callbacks = CallbackManager(self)
         self.ivr = Ivr(self)
@@ -87,8 +78,8 @@ class Switchboard:
             e.LegAnswered: self._on_leg_answered,
             e.LegFailed: self._on_leg_failed,
             e.LegHungUp: self._on_leg_hung_up,
-            e.AgentStatusChanged: self._on_agent_status,
-            e.AgentRegistered: self._on_agent_registered,
+            e.AgentStatusChanged: self.agent_states.on_status_changed,
+            e.AgentRegistered: self.agent_states.on_registered,
             e.WebhookAnswered: self.lookups.on_webhook_answered,
             e.WebhookFailed: self.lookups.on_request_failed,
             e.CrmOwnerFound: self.lookups.on_crm_owner,
@@ -136,72 +127,6 @@ class Switchboard:
     def decide(self, channel: str, now: float, step: str, summary: str, **kw: Any) -> None:
         self.out.append(c.Decision(channel, now, step, summary, **kw))
 
-    def set_agent_state(self, agent: AgentRuntime, state: Any, now: float) -> None:
-        previous = agent.state
-        if previous == state:
-            return
-        agent.state = state
-        if state == "idle":
-            if previous != "ringing":
-                # Idle since the end of the last call (Asterisk's leastrecent): a ring left
-                # unanswered or won by another agent does not restart the count.
-                agent.idle_since = now
-            agent.leg_id = None
-            self.queues.dirty = True
-        self._refresh(agent)
-        self.out.append(c.AgentStateChanged(agent.id, state, now))
-
-    def _refresh(self, agent: AgentRuntime) -> None:
-        """Keep ``free`` and the agent's cached reason in step with its status and state."""
-        if not agent.registered:
-            agent.reason = "not registered"
-        elif agent.status != "available":
-            agent.reason = "on break" if agent.status == "break" else "logged out"
-        elif agent.state != "idle":
-            agent.reason = agent.state
-        elif agent.resting is not None:
-            agent.reason = agent.resting
-        else:
-            agent.reason = None
-        self.queues.agent_changed(agent)
-        if agent.reason is None:
-            self.free.add(agent.id)
-        else:
-            self.free.discard(agent.id)
-
-    def why_unavailable(self, agent: AgentRuntime, now: float) -> str | None:
-        """None when the agent can take a call now, else why not (for Decisions)."""
-        if agent.reason is not None:
-            return agent.reason
-        if agent.config.schedule is not None and not self.calendar.agent_on_shift(
-            agent.config, now
-        ):
-            return "outside shift"
-        return None
-
-    def agent_done(self, agent: AgentRuntime, now: float, wrapup: float) -> None:
-        """An agent's call ended: wrap-up, then idle."""
-        if wrapup > 0:
-            self.set_agent_state(agent, "wrapup", now)
-            agent.leg_id = None
-            self.later(now + wrapup, lambda t: self.set_agent_state(agent, "idle", t))
-        else:
-            self.set_agent_state(agent, "idle", now)
-
-    def rest(self, agent: AgentRuntime, seconds: float, why: str, now: float) -> None:
-        """The agent is not rung for ``seconds`` (skipped with ``why``); then dispatch."""
-        if agent.rest_timer is not None:
-            agent.rest_timer.cancel()
-        agent.resting = why
-        agent.rest_timer = self.later(now + seconds, lambda t: self._rested(agent))
-        self._refresh(agent)
-
-    def _rested(self, agent: AgentRuntime) -> None:
-        agent.resting = None
-        agent.rest_timer = None
-        self._refresh(agent)
-        self.queues.dirty = True  # waiting callers may get this agent now
-
     def free_leg(self, leg_id: str, now: float) -> None:
         """Forget a leg that ended without a conversation; its agent goes back to idle."""
         leg = self.legs.pop(leg_id, None)
@@ -216,7 +141,7 @@ class Switchboard:
                     if lid in legs and legs[lid].agent_id == agent.id:
                         agent.leg_id = lid
                         return
-            self.set_agent_state(agent, "idle", now)
+            self.agent_states.set_state(agent, "idle", now)
 
     def cancel_legs(self, leg_ids: list[str], now: float) -> None:
         if not leg_ids:
@@ -243,7 +168,7 @@ class Switchboard:
         call.wait_play = 0 if loop else pid
         return pid
 
-    # ------------------------------------------------------------------ arrival, schemes
+    # ------------------------------------------------------------------ arrival
 
     def _on_call_arrived(self, ev: e.CallArrived, now: float) -> None:
         if ev.call_id in self.calls:
@@ -280,124 +205,13 @@ class Switchboard:
         else:
             self.active_by_number[ev.dialed] = active + 1
             call.counted_channel = True
-        self.enter_scheme(call, scheme, now)
-
-    def enter_scheme(self, call: Call, name: str, now: float) -> None:
-        call.gotos += 1
-        scheme = self.config.schemes.get(name)
-        if scheme is None or call.gotos > MAX_GOTOS:
-            why = f"scheme {name} unknown" if scheme is None else "too many gotos (a loop)"
-            self.decide(call.id, now, "rule", why)
-            self._refuse(call, 480, "Temporarily Unavailable", "hangup", now)
-            return
-        facts = CallFacts(call.caller, call.raw_caller, call.dialed, call.known, call.entities)
-        rule, passed = self.matcher.first_match(scheme, facts, now)
-        first_visit = call.gotos == 1
-        if first_visit:
-            self._remember_caller(call)
-        if rule is None:
-            self.decide(
-                call.id, now, "rule", f"no rule of scheme {name} matched",
-                skipped=tuple(passed), details={"scheme": name},
-            )
-            self._refuse(call, 480, "Temporarily Unavailable", "hangup", now)
-            return
-        call.rule = rule.name
-        call.rule_closed = rule.when.closed is not None
-        self.decide(
-            call.id, now, "rule", f"scheme {name}: rule {rule.name} matched",
-            rule=rule.name, skipped=tuple(passed), details={"scheme": name},
-        )
-        call.stack = [Frame(list(rule.steps), 0, f"{name}/{rule.name}")]
-        self.advance(call, now)
-
-    def _remember_caller(self, call: Call) -> None:
-        self.known.add(call.caller)
+        self.schemes.enter(call, scheme, now)
 
     def _auto_add(self, call: Call) -> None:
         # W2: a first-time caller who was not rejected goes onto lists marked auto_add_new.
         for name, lst in self.config.lists.items():
             if lst.auto_add_new and self.lists.add(name, call.caller):
                 self.out.append(c.AddToList(name, call.caller))
-
-    def _refuse(self, call: Call, code: int, reason: str, exit_reason: Any, now: float) -> None:
-        if call.answered:
-            self.out.append(c.Hangup(call.id, reason))
-        else:
-            self.out.append(c.Reject(call.id, code, reason))
-        if exit_reason == "rejected":
-            self.finish(call, "rejected", "rejected", now)
-        elif call.informational:
-            self.finish(call, "completed", "informational", now)
-        else:
-            self.finish(call, "missed", exit_reason, now)
-
-    # ------------------------------------------------------------------ the step interpreter
-
-    def advance(self, call: Call, now: float) -> None:
-        """Run steps until one has to wait for the world, or the steps run out."""
-        while not call.ended:
-            if not call.stack:
-                self._end_of_steps(call, now)
-                return
-            frame = call.stack[-1]
-            if frame.index >= len(frame.steps):
-                call.stack.pop()
-                continue
-            step = frame.steps[frame.index]
-            frame.index += 1
-            call.phase = "routing"
-            if self._run_step(call, step, now):
-                return
-
-    def _end_of_steps(self, call: Call, now: float) -> None:
-        reason = call.last_exit or ("after_hours" if call.rule_closed else "hangup")
-        self.decide(call.id, now, "end", f"steps ran out: {reason}")
-        self._refuse(call, 480, "Temporarily Unavailable", reason, now)
-
-    def _run_step(self, call: Call, step: Any, now: float) -> bool:
-        """Start one step. True when the call now waits for an event."""
-        if isinstance(step, QueueStep):
-            return self.queues.join(call, step.queue.name, step.queue.priority, now)
-        if isinstance(step, PlayStep):
-            call.phase = "playing"
-            self.play(call, tuple(c.Prompt(p) for p in step.play))
-            return True
-        if isinstance(step, RingStep):
-            return self.ringing.step(call, step.ring, now)
-        if isinstance(step, VoicemailStep):
-            self.voicemail.start(call, step.voicemail, now)
-            return True
-        if isinstance(step, IvrStep):
-            self.ivr.start(call, step.ivr, now)
-            return True
-        if isinstance(step, GotoStep):
-            call.stack = []
-            self.decide(call.id, now, "goto", f"go to scheme {step.goto}")
-            self.enter_scheme(call, step.goto, now)
-            return True
-        if isinstance(step, RejectStep):
-            self.decide(call.id, now, "reject", f"reject {step.reject.code}", rule=call.rule)
-            self._refuse(call, step.reject.code, step.reject.reason, "rejected", now)
-            return True
-        if isinstance(step, HangupStep):
-            reason = call.last_exit or ("after_hours" if call.rule_closed else "hangup")
-            self.decide(call.id, now, "hangup", "scheme hangs up")
-            self._refuse(call, 480, "Temporarily Unavailable", reason, now)
-            return True
-        if isinstance(step, CrmOwnerStep):
-            return self.lookups.ask_crm(call, step, now)
-        if isinstance(step, WebhookStep):
-            return self.lookups.ask_webhook(call, step, now)
-        if isinstance(step, AddToListStep):
-            if self.lists.add(step.add_to_list, call.caller):
-                self.out.append(c.AddToList(step.add_to_list, call.caller))
-            self.decide(call.id, now, "add_to_list", f"{call.caller} on list {step.add_to_list}")
-            return False
-        if isinstance(step, CallbackStep):
-            self.offer_callback(call, step.callback, now, call.arrived, 0, "callback step")
-            return True
-        raise TypeError(f"unknown step {step!r}")  # pragma: no cover - the model forbids it
 
     # ------------------------------------------------------------------ connect (whisper, bridge)
 
@@ -448,7 +262,7 @@ class Switchboard:
             out.append(c.Record(call.id, "call"))
         if leg.agent_id is not None:
             agent = self.agents[leg.agent_id]
-            self.set_agent_state(agent, "talking", now)
+            self.agent_states.set_state(agent, "talking", now)
             agent.leg_id = leg.id
             agent.talk_started = now
         if call.queue is None:  # a queue call's answer is already recorded by QueueExited
@@ -485,7 +299,7 @@ class Switchboard:
             call.ring_timer.cancel()
             call.ring_timer = None
         if leg.agent_id is not None:
-            self.set_agent_state(self.agents[leg.agent_id], "talking", now)
+            self.agent_states.set_state(self.agents[leg.agent_id], "talking", now)
             self.agents[leg.agent_id].leg_id = leg.id
             self.agents[leg.agent_id].talk_started = now
         self.connect(call, leg, now, WhisperConfig(wait_time=False) if call.ring_whisper else None)
@@ -543,7 +357,7 @@ class Switchboard:
             if call.queue is not None:
                 wrapup = self.queues.wrapup(call.queue, agent)
                 self.queues.handled(call.queue, agent, talk, wrapup)
-            self.agent_done(agent, now, wrapup)
+            self.agent_states.done(agent, now, wrapup)
         self.finish(call, "answered", "answered", now)
 
     # ------------------------------------------------------------------ caller events
@@ -598,7 +412,7 @@ class Switchboard:
             self.out.append(c.Hangup(call.id, "done"))
             self.finish(call, "missed", call.last_exit or "callback", now)
         else:
-            self.advance(call, now)
+            self.schemes.advance(call, now)
 
     def _on_digits(self, ev: e.DigitsReceived, now: float) -> None:
         call = self.calls.get(ev.channel_id)
@@ -611,18 +425,6 @@ class Switchboard:
         elif call.phase == "whisper" and call.entry is not None:
             self.queues.hold_exit_key(call, ev.digits[0])
 
-    # ------------------------------------------------------------------ agents
-
-    def _on_agent_status(self, ev: e.AgentStatusChanged, now: float) -> None:
-        agent = self.agents.get(ev.agent_id)
-        if agent is None:
-            return
-        agent.status = ev.status
-        self._refresh(agent)
-        self.queues.dirty = True
-        if ev.status == "offline":
-            self.queues.check_empty(now)
-
     def _on_call_held(self, ev: e.CallHeld, now: float) -> None:
         call = self.calls.get(ev.call_id)
         if call is None or call.answered_at is None:
@@ -632,16 +434,6 @@ class Switchboard:
         elif not ev.held and call.hold_started is not None:
             call.hold += now - call.hold_started
             call.hold_started = None
-
-    def _on_agent_registered(self, ev: e.AgentRegistered, now: float) -> None:
-        agent = self.agents.get(ev.agent_id)
-        if agent is None:
-            return
-        agent.registered = ev.registered
-        self._refresh(agent)
-        self.queues.dirty = True
-        if not ev.registered:
-            self.queues.check_empty(now)
 
     # ------------------------------------------------------------------ callbacks, ledger
 

@@ -130,7 +130,7 @@ def test_no_answer_busy_and_rejected_make_the_agent_rest_a_technical_failure_doe
     d.arrive("c1")
     d.send(e.LegFailed(d.ringing()["201"], reason), at=T + 2)
     agent = d.sb.agents["201"]
-    assert d.sb.why_unavailable(agent, d.now) == (RESTING if rests else None)
+    assert d.sb.agent_states.why_unavailable(agent, d.now) == (RESTING if rests else None)
     # The same caller: after the rest (if any) the queue's own 5 s pause before a new round.
     ring_at = T + 37 if rests else T + 7
     assert not of(c.Ring, d.advance(ring_at - 0.5 - d.now))
@@ -146,7 +146,7 @@ def test_hanging_up_during_the_whisper_is_a_rejection_and_rests_the_agent() -> N
     leg = d.ringing()["201"]
     assert of(c.Whisper, d.send(e.LegAnswered(leg), at=T + 1))
     d.send(e.LegHungUp(leg), at=T + 2)
-    assert d.sb.why_unavailable(d.sb.agents["201"], d.now) == RESTING
+    assert d.sb.agent_states.why_unavailable(d.sb.agents["201"], d.now) == RESTING
 
 
 def test_a_ring_won_by_another_agent_or_an_answered_call_starts_no_rest() -> None:
@@ -186,7 +186,7 @@ def test_an_agent_who_lets_a_callbacks_ring_go_rests_too() -> None:
     out = d.send(e.CallbackRequested(1, OTHER, queue="sales"))
     assert [t.agent_id for r in of(c.Ring, out) for t in r.legs] == ["201"]
     d.send(e.LegFailed(d.ringing(out)["201"], "busy"), at=T + 2)
-    assert d.sb.why_unavailable(d.sb.agents["201"], d.now) == RESTING
+    assert d.sb.agent_states.why_unavailable(d.sb.agents["201"], d.now) == RESTING
     out = d.arrive("c1", caller=CALLER)
     assert not of(c.Ring, out)
     assert rung(d.advance(30)) == [("c1", "201")], "at T + 32 the caller gets 201"

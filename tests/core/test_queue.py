@@ -100,8 +100,8 @@ def test_agent_in_wrapup_break_offline_or_unregistered_is_skipped_with_reasons()
     assert not of(c.Ring, out)
     decisions = [x for x in d.log if isinstance(x, c.Decision)]
     assert any("201: unavailable" in x.summary for x in decisions)
-    assert d.sb.why_unavailable(d.sb.agents["202"], d.now) == "logged out"
-    assert d.sb.why_unavailable(d.sb.agents["201"], d.now) == "not registered"
+    assert d.sb.agent_states.why_unavailable(d.sb.agents["202"], d.now) == "logged out"
+    assert d.sb.agent_states.why_unavailable(d.sb.agents["201"], d.now) == "not registered"
 
 
 def test_no_answer_moves_to_next_agent_then_pauses_retry_seconds() -> None:
