@@ -1,8 +1,10 @@
-"""Queues (MISSION Q1-Q8, W4): waiting callers, distribution to agents, announcements.
+"""Queues (MISSION Q1, Q2, Q5-Q8, W4): waiting callers, distribution to agents, exits.
 
 One ordering across all queues: priority first (VIP), then the time the caller joined. When
 an agent is free, the best waiting entry among the queues that agent serves gets them, so
-two queues sharing agents serve the longest waiter first.
+two queues sharing agents serve the longest waiter first. What the waiting caller hears
+(music, position and ETA announcements, adverts) is ``announcements.py``; the estimated wait
+itself is computed here, from the queue's members and estimators (B3).
 """
 
 from __future__ import annotations
@@ -161,19 +163,14 @@ class QueueManager:
         call.queue = name
         call.queue_joined = joined
         call.phase = "queued"
-        self.resume_music(call)
+        sb.announcements.resume_music(call)
         if cfg.exit_key is not None and not call.collecting:
             call.collecting = True
             sb.out.append(c.CollectDigits(call.id))
         if cfg.max_wait is not None:
             call.timers.append(sb.later(joined + cfg.max_wait,
                                         lambda t: self._exit(call, "timeout", t)))
-        if cfg.announce is not None:
-            call.timers.append(sb.later(now + cfg.announce.first_after,
-                                        lambda t: self._announce(call, t)))
-        if cfg.adverts is not None:
-            call.timers.append(sb.later(now + cfg.adverts.first_after,
-                                        lambda t: self._advert(call, t)))
+        sb.announcements.start(call, cfg, now)
         sb.decide(call.id, now, "queue",
                   f"joined queue {name} at position {self.position(entry)}"
                   + (f" with priority {priority}" if priority else ""),
@@ -532,18 +529,7 @@ class QueueManager:
         for est in q.estimators:
             est.observe_handled(talk + wrapup)
 
-    # ------------------------------------------------------------------ announcements (Q3, Q4)
-
-    def resume_music(self, call: Call) -> None:
-        """Music while waiting, or silence (``music: null``): the caller is answered either
-        way, and nothing plays between announcements."""
-        assert call.queue is not None
-        music = self.queues[call.queue].cfg.music
-        if music is None:
-            self.sb.ensure_answered(call)
-            call.music_on = False
-            return
-        self.sb.play(call, (c.Prompt(music),), loop=True)
+    # ------------------------------------------------------------------ estimated wait (B3)
 
     def estimate(self, entry: QueueEntry, now: float) -> dict[str, float]:
         """Each estimator's expected remaining wait for this entry (B3)."""
@@ -571,41 +557,3 @@ class QueueManager:
         estimates = {est.name: est.estimate(pos, free, busy, waited) for est in q.estimators}
         # No agent serving at all: no honest estimate exists, so none is given.
         return {k: v for k, v in estimates.items() if v != float("inf")}
-
-    def _announce(self, call: Call, now: float) -> None:
-        entry = call.entry
-        if call.ended or entry is None or not entry.active:
-            return
-        sb = self.sb
-        ann = self.queues[entry.queue].cfg.announce
-        assert ann is not None
-        call.timers.append(sb.later(now + ann.every, lambda t: self._announce(call, t)))
-        if call.phase != "queued" or call.wait_play:
-            return  # an agent is being connected, or another prompt is playing
-        pos = self.position(entry)
-        estimates = self.estimate(entry, now)
-        sb.out.append(c.EtaEstimated(call.id, entry.queue, now, pos, estimates))
-        prompts: list[c.Utterance] = []
-        if ann.position:
-            prompts += [c.Prompt("queue_position"), c.SayNumber(pos)]
-        # An estimate under a second (an agent is about to answer) is not announced: "zero
-        # seconds" helps nobody (Asterisk skips a zero hold time the same way).
-        if ann.eta and estimates.get("switchboard", 0) >= 1:
-            prompts += [c.Prompt("queue_eta"), c.SayDuration(int(estimates["switchboard"]))]
-        if prompts:
-            sb.play(call, tuple(prompts))
-            call.phase = "queued"
-
-    def _advert(self, call: Call, now: float) -> None:
-        entry = call.entry
-        if call.ended or entry is None or not entry.active:
-            return
-        sb = self.sb
-        adverts = self.queues[entry.queue].cfg.adverts
-        assert adverts is not None
-        if call.phase != "queued" or call.wait_play:
-            call.timers.append(sb.later(now + 5, lambda t: self._advert(call, t)))
-            return
-        call.timers.append(sb.later(now + adverts.every, lambda t: self._advert(call, t)))
-        sb.play(call, tuple(c.Prompt(p) for p in adverts.prompts))
-        call.phase = "queued"

@@ -4,9 +4,9 @@ This module owns the lifecycle of an inbound call: arrival (channel limits, over
 connecting it to an agent (whisper, bridge), the leg and caller events, and its end (the
 ``CallFinished`` record and what follows a missed call). It holds the state the feature
 modules beside it share (calls, legs, agents, timers) and hands each event to its owner: the
-scheme interpreter (``schemes.py``), agents' availability (``agents.py``), queues, ringing,
-IVR, voicemail, lookups and callbacks. See docs/core-protocol.md for the contract with the
-world.
+scheme interpreter (``schemes.py``), agents' availability (``agents.py``), queues and what
+their callers hear (``announcements.py``), ringing, IVR, voicemail, lookups and callbacks.
+See docs/core-protocol.md for the contract with the world.
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from switchboard.config.model import Whisper as WhisperConfig
 from switchboard.core import commands as c
 from switchboard.core import events as e
 from switchboard.core.agents import AgentStates
+from switchboard.core.announcements import Announcements
 from switchboard.core.callbacks import CallbackManager
 from switchboard.core.callerinfo import CallerLists, normalize
 from switchboard.core.ivr import Ivr
@@ -64,6 +65,7 @@ class Switchboard:
         self.agent_states = AgentStates(self)
         self.schemes = Schemes(self)
         self.queues = QueueManager(self)
+        self.announcements = Announcements(self)
         self.callbacks = CallbackManager(self)
         self.ivr = Ivr(self)
         self.voicemail = VoicemailBoxes(self)
@@ -403,7 +405,7 @@ class Switchboard:
         phase = call.phase
         if phase == "queued" or (phase == "whisper" and call.entry is not None):
             # An announcement ended while waiting, or while an agent hears the whisper.
-            self.queues.resume_music(call)
+            self.announcements.resume_music(call)
         elif phase == "vm_greeting":
             self.voicemail.record(call, now)
         elif phase == "ivr":
