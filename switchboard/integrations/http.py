@@ -60,7 +60,15 @@ USER_AGENT = "switchboard"
 
 
 class ReplyError(Exception):
-    """A request that did not give a usable reply; ``str()`` is the short reason."""
+    """A request that did not give a usable reply; ``str()`` is the short reason.
+
+    ``permanent``: the peer refused the request for good (an SMTP 5xx, say), so ``deliver``
+    does not try it again. HTTP requests never set it: their replies say that themselves.
+    """
+
+    def __init__(self, reason: str, *, permanent: bool = False) -> None:
+        super().__init__(reason)
+        self.permanent = permanent
 
 
 @dataclass(frozen=True, slots=True)
@@ -205,7 +213,8 @@ async def deliver(attempt: Callable[[], Awaitable[Reply]], what: str, attempts: 
     """Try ``attempt`` up to ``attempts`` times; True once it gets a 2xx. Never raises.
 
     Waits ``backoff * 2**n`` seconds (or the peer's Retry-After) between tries; a 4xx other
-    than 429 is final, since sending the same request again cannot fix it. ``attempt``
+    than 429 is final, since sending the same request again cannot fix it, and so is a
+    ``ReplyError`` marked ``permanent``. ``attempt``
     should use ``send(..., read_body=False)``: a 2xx whose body then fails was still
     accepted, and trying again would deliver twice.
     """
@@ -215,6 +224,9 @@ async def deliver(attempt: Callable[[], Awaitable[Reply]], what: str, attempts: 
             reply = await attempt()
         except ReplyError as err:
             problem = str(err)
+            if err.permanent:
+                log.warning("%s failed: %s (permanent: not retried)", what, problem)
+                return False
         except Exception:  # a bug must not kill the task silently: log it, give up
             log.exception("%s: unexpected error", what)
             return False

@@ -9,24 +9,40 @@ Each ``notify:`` target has one channel:
 - ``sms: {to, url?, token?}``: POST ``{"to", "text"}`` as JSON to the target's ``url`` or else
   the Notifier's ``sms_gateway``, with ``Authorization: Bearer`` when a token is given.
 - ``email: {to, from?, smtp? ("host:port", default localhost:25), username?, password?}``:
-  SMTP through ``aiosmtplib`` when that package is installed; otherwise each e-mail is logged
-  as not configured and dropped.
+  SMTP through ``aiosmtplib``, To/From/Subject/Date/Message-ID and the text as a UTF-8 body
+  (``from`` defaults to ``switchboard@localhost``, which many servers refuse: set it). TLS:
+  port 465 is implicit TLS, the certificate verified. On any other port, with a
+  ``username`` to a host that is not loopback, STARTTLS is required and the certificate
+  verified, so the password never crosses the network in the clear, nor goes to an
+  impostor; otherwise STARTTLS is opportunistic (used whenever the server offers it, the
+  certificate not checked, as Postfix's ``may`` level: a relay with a self-signed
+  certificate still works, and a passive listener learns nothing). A private CA is trusted
+  through ``SSL_CERT_FILE``.
 
-HTTP sends are retried on timeouts, connection errors, 429 and 5xx; a failure is logged and
-never raised: a lost notification must not disturb call handling.
+HTTP sends are retried on timeouts, connection errors, 429 and 5xx. E-mail is retried as an
+MTA's client does (RFC 5321): on timeouts, connection errors and 4xx replies (421, 450, 451,
+452); a 5xx reply (550 no such mailbox, 553, 554, 535 bad credentials), an untrusted
+certificate or a server without what is needed (STARTTLS, AUTH) is permanent: logged once
+with its code, never retried. Either way a failure is logged and never raised: a lost
+notification must not disturb call handling.
 """
 
 from __future__ import annotations
 
 import asyncio
 import datetime as dt
-import importlib
+import email.errors
+import email.utils
+import ipaddress
 import logging
+import ssl
 from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
+from email.message import EmailMessage
 from typing import Any
 from zoneinfo import ZoneInfo
 
+import aiosmtplib
 import httpx
 
 from switchboard.config.model import Config
@@ -200,40 +216,135 @@ class Notifier:
         return await deliver(attempt, what, self._attempts, self._backoff)
 
     async def _email(self, what: str, spec: Mapping[str, str], message: Message) -> bool:
-        try:
-            # Optional: switchboard does not depend on aiosmtplib; installed, it is used.
-            smtp: Any = importlib.import_module("aiosmtplib")
-        except ImportError:
-            log.warning("%s: e-mail is not configured (aiosmtplib is not installed); "
-                        "dropped: %s", what, message.subject)
-            return False
-        from email.message import EmailMessage
-
         if not spec.get("to"):
             log.warning("%s: e-mail needs 'to'", what)
             return False
-        mail = EmailMessage()
-        mail["To"] = spec["to"]
-        mail["From"] = spec.get("from", "switchboard@localhost")
-        mail["Subject"] = message.subject
-        mail.set_content(message.text)
-        host, _, port_text = spec.get("smtp", "localhost:25").partition(":")
-        if port_text and not port_text.isdigit():
+        host, port = _smtp_address(spec.get("smtp") or "localhost:25")
+        if port is None:
             log.warning("%s: e-mail 'smtp' must be host:port, not %r", what, spec["smtp"])
             return False
-        port = int(port_text or 25)
+        try:
+            mail = _mail(spec["to"], spec.get("from") or "switchboard@localhost", message)
+        except (ValueError, email.errors.MessageError) as err:  # a line break in 'to', say
+            log.warning("%s: e-mail 'to' or 'from' is not usable (%s)", what, err)
+            return False
+        username = spec.get("username") or None
+        password = spec.get("password", "") if username else None
+        tls = tls_options(host, port, login=bool(username))
 
         async def attempt() -> Reply:
             try:
                 async with asyncio.timeout(self._timeout), self._slots:
-                    await smtp.send(mail, hostname=host, port=port,
-                                    username=spec.get("username"),
-                                    password=spec.get("password"), timeout=self._timeout)
-            except TimeoutError:
-                raise ReplyError("timeout") from None
-            except (OSError, smtp.SMTPException) as err:
-                # SMTP errors are treated as transient: they are retried like a 5xx.
-                raise ReplyError(f"SMTP: {type(err).__name__}") from None
+                    refused, _ = await aiosmtplib.send(
+                        mail, hostname=host, port=port, username=username, password=password,
+                        timeout=self._timeout, **tls)
+            except (aiosmtplib.SMTPException, OSError) as err:  # TimeoutError is an OSError
+                raise smtp_failure(err) from None
+            if refused:  # some of several recipients: the others have it, so no new try
+                log.warning("%s: e-mail refused for %s", what, ", ".join(
+                    f"{rcpt} (SMTP {reply.code})" for rcpt, reply in refused.items()))
             return Reply(250)
 
         return await deliver(attempt, what, self._attempts, self._backoff)
+
+
+def _smtp_address(smtp: str) -> tuple[str, int | None]:
+    """``host:port`` (``[v6]:port``; a bare host is port 25); port None when not a number."""
+    if smtp.startswith("["):
+        host, _, rest = smtp[1:].partition("]")
+        port = rest.removeprefix(":") if rest else "25"
+    elif smtp.count(":") == 1:
+        host, _, port = smtp.partition(":")
+    else:  # "mail.example.com", or a bare IPv6 address
+        host, port = smtp, "25"
+    return host, int(port) if port.isdigit() and 0 < int(port) < 65536 else None
+
+
+def _mail(to: str, sender: str, message: Message) -> EmailMessage:
+    mail = EmailMessage()
+    mail["To"] = to
+    mail["From"] = sender
+    # The subject holds the caller's number, which comes from the network: one line only.
+    mail["Subject"] = " ".join(message.subject.split())
+    mail["Date"] = email.utils.formatdate(localtime=False, usegmt=True)
+    # The same id on every try, so a server that got the message twice can tell.
+    domain = email.utils.parseaddr(sender)[1].rpartition("@")[2] or "localhost"
+    mail["Message-ID"] = email.utils.make_msgid("switchboard", domain=domain)
+    mail.set_content(message.text)
+    return mail
+
+
+#: Implicit TLS ("submissions", RFC 8314); every other port speaks plain SMTP first.
+SMTPS_PORT = 465
+
+
+def tls_options(host: str, port: int, *, login: bool) -> dict[str, Any]:
+    """How ``aiosmtplib.send`` secures the connection: see the module doc."""
+    if port == SMTPS_PORT:
+        return {"use_tls": True, "validate_certs": True}
+    if login and not is_loopback(host):
+        return {"start_tls": True, "validate_certs": True}
+    return {"start_tls": None, "validate_certs": False}  # STARTTLS when offered
+
+
+def is_loopback(host: str) -> bool:
+    """True for a name or address of this machine's loopback: nothing leaves the host."""
+    name = host.lower().rstrip(".")
+    if name == "localhost" or name.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(name).is_loopback
+    except ValueError:
+        return False
+
+
+def smtp_failure(err: BaseException) -> ReplyError:
+    """Why an SMTP send failed, ``permanent`` when trying again cannot help (RFC 5321).
+
+    The reason names the reply code and the server's own words; it never holds the
+    credentials (no SMTP server echoes them, and nothing here adds them).
+    """
+    if isinstance(err, aiosmtplib.SMTPRecipientsRefused) and err.recipients:
+        # A recipient refused only for now (4xx) may be reached by the next try.
+        refusal = next((r for r in err.recipients if not _permanent(r.code)),
+                       err.recipients[0])
+        return _coded(refusal.code, refusal.message, f" for {refusal.recipient}")
+    if isinstance(err, aiosmtplib.SMTPResponseException):  # AUTH, MAIL, DATA, greeting...
+        return _coded(err.code, err.message)
+    if isinstance(err, TimeoutError):  # aiosmtplib's own timeouts are TimeoutErrors too
+        return ReplyError("timeout")
+    cert = _cause(err, ssl.SSLCertVerificationError)
+    if cert is not None:  # a wrong or self-signed certificate stays wrong on the next try
+        detail = getattr(cert, "verify_message", "") or "verification failed"
+        return ReplyError(f"TLS certificate not trusted ({detail})", permanent=True)
+    if isinstance(err, aiosmtplib.SMTPConnectError):
+        return ReplyError("cannot connect")
+    if isinstance(err, ssl.SSLError):
+        return ReplyError(f"TLS failed ({err.reason or type(err).__name__})")
+    if isinstance(err, ConnectionError | OSError):  # SMTPServerDisconnected is one
+        return ReplyError("connection lost")
+    # The server lacks what is needed (STARTTLS, AUTH, SMTPUTF8): it will lack it again.
+    return ReplyError(f"SMTP: {_short(str(err))}", permanent=True)
+
+
+def _permanent(code: int) -> bool:
+    return 500 <= code < 600
+
+
+def _coded(code: int, text: str, where: str = "") -> ReplyError:
+    # 4xx (and an odd code) is transient: 421 closing, 450/451/452 try again later.
+    return ReplyError(f"SMTP {code}{where}: {_short(text)}", permanent=_permanent(code))
+
+
+def _short(text: str, limit: int = 160) -> str:
+    one_line = " ".join(text.split())
+    return one_line if len(one_line) <= limit else one_line[: limit - 3] + "..."
+
+
+def _cause(err: BaseException, kind: type[BaseException]) -> BaseException | None:
+    seen: BaseException | None = err
+    for _ in range(8):  # the chain is short; a loop in it must not hang
+        if seen is None or isinstance(seen, kind):
+            return seen
+        seen = seen.__cause__ or seen.__context__
+    return None

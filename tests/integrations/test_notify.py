@@ -1,9 +1,11 @@
-"""Notifications (M3, M4): the texts people read, and what each channel's server receives."""
+"""Notifications (M3, M4): the texts people read, and what each channel's server receives.
+
+E-mail, against a real SMTP server, is in test_email.py.
+"""
 
 from __future__ import annotations
 
 import asyncio
-import importlib.util
 from collections.abc import Callable, Coroutine
 from typing import Any, TypeVar
 
@@ -29,7 +31,6 @@ CFG = config(f"""
       sales_chat: {{telegram: {{chat_id: "-1001234567002", bot_token: "{TOKEN}"}}}}
       crm_hook: {{webhook: "http://127.0.0.1:1/replaced-in-tests"}}
       admin_sms: {{sms: {{to: "+380501234510"}}}}
-      head_email: {{email: {{to: call-centre@example.ua}}}}
       half_telegram: {{telegram: {{chat_id: "-1"}}}}
 """)
 
@@ -170,15 +171,6 @@ def test_sms_without_a_gateway_is_logged_as_not_configured(
                                 sms_gateway=None))
     assert sent is False and requests == []
     assert "SMS is not configured" in caplog.text
-
-
-@pytest.mark.skipif(importlib.util.find_spec("aiosmtplib") is not None,
-                    reason="aiosmtplib is installed: e-mail would really be sent")
-def test_email_without_aiosmtplib_is_logged_as_not_configured(
-        caplog: pytest.LogCaptureFixture) -> None:
-    sent, requests = run(notify(Notify("head_email", MISSED.kind, MISSED.payload)))
-    assert sent is False and requests == []
-    assert "e-mail is not configured (aiosmtplib is not installed)" in caplog.text
 
 
 def test_an_unknown_target_or_a_half_configured_one_sends_nothing(
