@@ -21,7 +21,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from .g711 import ALAW_SILENCE, FRAME_SAMPLES, ULAW_SILENCE, Law
-from .relay import MediaLeg, RtpRelay
+from .leg import MediaLeg
+from .relay import RtpRelay
 from .wav import Clip
 
 __all__ = ["FRAME_SECONDS", "Player", "Playout", "PlayoutClock", "PlayoutStats"]

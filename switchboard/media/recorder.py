@@ -26,7 +26,7 @@ import numpy as np
 
 from . import g711
 from .g711 import Law, PcmArray
-from .relay import AudioTap
+from .leg import AudioTap
 from .wav import WavWriter
 
 __all__ = [

@@ -58,6 +58,7 @@ import numpy as np
 import numpy.typing as npt
 
 from .engine import DtmfReceived, MediaEvent, PlayFinished, RecordingFinished
+from .leg import AudioTap
 from .ng import NgClient, NgError, Value
 from .pcap import pcap_to_wav
 from .recorder import (
@@ -68,7 +69,6 @@ from .recorder import (
     RecordingKind,
     RecordingResult,
 )
-from .relay import AudioTap
 from .rtp import RtpError, event_to_digit, parse_rtp_header
 from .wav import AudioCache, WavWriter, resample, write_wav
 

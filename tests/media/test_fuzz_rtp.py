@@ -25,7 +25,8 @@ from hypothesis import strategies as st
 
 from switchboard.media import g711
 from switchboard.media.engine import DtmfReceived, InProcessMedia, MediaEvent
-from switchboard.media.relay import Address, LegStats, RelayConfig, _Endpoint
+from switchboard.media.leg import Address, LegStats
+from switchboard.media.relay import RelayConfig, _Endpoint
 from switchboard.media.rtp import (
     DTMF_EVENTS,
     RtpExtension,
@@ -53,7 +54,7 @@ FUZZ = settings(
 
 
 class FakeSocket:
-    """Stands in for ``_UdpSocket``: records what is sent, holds the reader it was given."""
+    """Stands in for ``UdpSocket``: records what is sent, holds the reader it was given."""
 
     def __init__(self, leg_id: str, sent: list[tuple[str, bytes, Address]]) -> None:
         self.leg_id, self.sent = leg_id, sent

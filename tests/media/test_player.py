@@ -447,7 +447,7 @@ class _Frames:
     """Stands in for the relay: the leg a Player asks for, and the frames it sends."""
 
     def __init__(self) -> None:
-        from switchboard.media.relay import MediaLeg
+        from switchboard.media.leg import MediaLeg
 
         self.sent: list[bytes] = []
         self.the_leg = MediaLeg("a", (LOCALHOST, 20000))

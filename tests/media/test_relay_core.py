@@ -7,8 +7,10 @@ import errno
 import pytest
 
 from switchboard.media import g711
-from switchboard.media.relay import MediaLeg, PortAllocator, PortsExhausted, RelayConfig
+from switchboard.media.leg import MediaLeg
+from switchboard.media.relay import RelayConfig
 from switchboard.media.rtp import RtpPacket, StreamRewriter, dtmf_packets, parse_rtp_header
+from switchboard.media.udp import PortAllocator, PortsExhausted
 
 SDP_ADDR = ("192.0.2.10", 4000)
 NAT_ADDR = ("198.51.100.7", 61234)

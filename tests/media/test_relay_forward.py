@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from switchboard.media import g711
-from switchboard.media.relay import MediaLeg
+from switchboard.media.leg import MediaLeg
 from switchboard.media.rtp import RtpExtension, RtpPacket, StreamRewriter, dtmf_packets
 
 A_ADDR = ("198.51.100.7", 61234)  # a's phone (behind NAT: latched, not its SDP address)

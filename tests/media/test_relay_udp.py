@@ -13,8 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from switchboard.media.relay import LegStats, PortsExhausted, RelayConfig, RtpRelay
+from switchboard.media.leg import LegStats
+from switchboard.media.relay import RelayConfig, RtpRelay
 from switchboard.media.rtp import DtmfDetected, RtpPacket, dtmf_packets
+from switchboard.media.udp import PortsExhausted
 
 from .udp import LOCALHOST, Phone, dominant_frequency, run, talk, tone_frames
 
