@@ -57,10 +57,12 @@ def heatmap_svg(
     caption: str,
     label: Callable[[int, int, float], str] = lambda d, h, v: fmt_short(v) if v else "",
     colour: Callable[[int, int, float], str] | None = None,
+    words: Callable[[int, int, float], str] | None = None,
 ) -> str:
     """Weekdays down, hours 0-23 across, the number in each cell; colour legend below.
 
     With ``colour`` given the cells are coloured by it and the legend is left to the caller.
+    ``words`` says a cell's tooltip after its weekday and hour (default: its label).
     """
     cell_w, cell_h, left, top = 45, 30, 46, 22
     legend = colour is None
@@ -82,6 +84,8 @@ def heatmap_svg(
                 text = label(day, hour, value)
                 ink = ink_for(fill)
             shown = text or ("no data" if value is None else f"{value:g}")
+            if words is not None and value is not None:
+                shown = words(day, hour, value)
             tip = f"{WEEKDAYS[day]} {hour:02d}:00  {shown}"
             data = {"data_weekday": day, "data_hour": hour, "data_value": fmt_g(value)}
             box = (x + 1, y + 1, cell_w - 2, cell_h - 2)

@@ -32,11 +32,21 @@ Definitions:
   (``agent_calls_per_hour``: answered, queued, or someone was rung for them), with
   ``channels_needed`` for all calls (``calls_per_hour``): a call that only heard the
   after-hours menu or left a message holds a line but needs nobody. ``agents_on``: agents
-  available on shift, on average.
+  available on shift, on average. ``agents_by_mobile``: agents on duty by mobile, reached
+  when not available on shift (a duty person at night, a colleague on the weekend): rung
+  for a call that arrived in the hour (the core's Ring legs name them), or engaged in it
+  (ringing, talking, wrap-up) since such a ring; each counts once in the hour, less the
+  part of it they were on shift. A duty person is seen only when rung, so this is the mean
+  over the days the hour had a call for an agent (or such a duty), not over all days.
+  ``agents_reachable`` = ``agents_on`` + ``agents_by_mobile``, what ``agents_needed`` is
+  held against: an hour served by mobiles as designed is no shortage, one with calls for
+  an agent and nobody reachable is. A ring to a number that is no agent's reaches nobody
+  countable. ``per_hour`` rows carry ``agents_by_mobile`` of that very hour.
 """
 
 from __future__ import annotations
 
+import bisect
 import math
 from collections import Counter, defaultdict
 from collections.abc import Sequence
@@ -154,7 +164,10 @@ class KpiCollector:
         self.heat_missed = [[0] * 24 for _ in range(7)]
         # Calls that wanted an agent (a queue, a ring): what agents are sized for (staffing).
         self.heat_wanting = [[0] * 24 for _ in range(7)]
-        self._rang: set[str] = set()
+        self._wanting_slot = [0] * slots
+        # Rung calls -> the agents rung off post for them; then (agent, the call's hour).
+        self._rang: dict[str, list[str]] = {}
+        self._duty_hours: set[tuple[str, int]] = set()
         self.lost_status: dict[str, str] = {}
         self.callbacks: Counter[str] = Counter()
         self.talk_sum = 0.0
@@ -172,6 +185,9 @@ class KpiCollector:
         self._busy_slot = [0.0] * slots
         self._busy = dict.fromkeys(ids, 0.0)
         self._busy_spans: dict[str, Intervals] = {i: [] for i in ids}
+        # Engagements (from leaving idle to idle again) begun off post: duty by mobile.
+        self._duty_spans: dict[str, Intervals] = {i: [] for i in ids}
+        self._duty_since: dict[str, float] = {}
         self._talk = dict.fromkeys(ids, 0.0)
         self._available: dict[str, Intervals] = {i: [] for i in ids}
         self._available_since: dict[str, float | None] = dict.fromkeys(ids)
@@ -209,9 +225,18 @@ class KpiCollector:
         else:
             self._not_answered[agent_id] += 1
 
-    def call_rang(self, call_id: str) -> None:
-        """Someone (an agent, a mobile) was rung for this inbound call."""
-        self._rang.add(call_id)
+    def call_rang(self, call_id: str, at: float, agents: Sequence[str] = ()) -> None:
+        """Someone was rung at ``at`` for this inbound call: ``agents`` (softphones or
+        mobiles), or only numbers that are no agent's."""
+        rings = self._rang.setdefault(call_id, [])
+        rings.extend(agent for agent in agents if self._off_post(agent, at))
+
+    def _off_post(self, agent: str, at: float) -> bool:
+        """Not available on shift at ``at`` (the collector is fed in time order)."""
+        if self._available_since.get(agent) is None:
+            return True
+        shift = self._shifts.get(agent)
+        return shift is not None and not _inside(at, shift)
 
     def voicemail_saved(self) -> None:
         self.voicemails += 1
@@ -236,10 +261,13 @@ class KpiCollector:
                 self._answered_by[rec.agent_id] += 1
         elif rec.outcome == "missed":
             self.heat_missed[grid.weekday[i]][grid.hour[i]] += 1
-        rang = rec.call_id in self._rang
-        self._rang.discard(rec.call_id)
+        rings = self._rang.pop(rec.call_id, None)
+        rang = rings is not None
+        if rings:
+            self._duty_hours.update((agent, i) for agent in rings)
         if (answered or rang or rec.queue is not None) and rec.call_id in self._inbound:
             self.heat_wanting[grid.weekday[i]][grid.hour[i]] += 1
+            self._wanting_slot[i] += 1
         pending = self._eta_pending.pop(rec.call_id, None)
         if pending and answered and rec.answered_at is not None:
             given: set[str] = set()
@@ -296,6 +324,12 @@ class KpiCollector:
         previous = self._state.get(agent)
         if previous is not None and previous in _BUSY:
             self._add_busy(agent, previous, self._state_since[agent], rec.at)
+        if rec.state == "idle":
+            since = self._duty_since.pop(agent, None)
+            if since is not None:
+                self._duty_spans.setdefault(agent, []).append((since, rec.at))
+        elif previous in ("idle", None) and self._off_post(agent, rec.at):
+            self._duty_since[agent] = rec.at
         self._state[agent] = rec.state
         self._state_since[agent] = rec.at
 
@@ -321,23 +355,29 @@ class KpiCollector:
             if state in _BUSY:
                 self._add_busy(agent, state, self._state_since[agent], end)
                 self._state_since[agent] = end
+        for agent, since in self._duty_since.items():
+            self._duty_spans.setdefault(agent, []).append((since, end))
+        self._duty_since.clear()
         for agent in list(self._available_since):
             if self._available_since[agent] is not None:
                 self.agent_available(agent, False, end)
         available_slot = [0.0] * len(self._grid.day)
         staffed_slot = [0.0] * len(self._grid.day)
+        mobile_slot = [0.0] * len(self._grid.day)
         staffed: dict[str, float] = {}
+        on_post: dict[str, Intervals] = {}
         for agent in dict.fromkeys([*self._available, *self._busy_spans]):
             spans = self._available.get(agent, [])
             spans = [(a, min(b, end)) for a, b in spans if a < end]  # breaks planned later
             shift = self._shifts.get(agent)
-            spans = _intersect(spans, shift) if shift is not None else spans
+            spans = on_post[agent] = _intersect(spans, shift) if shift is not None else spans
             for a, b in spans:
                 _spread(available_slot, self._grid.t0, a, b)
             working = _union(spans, self._busy_spans.get(agent, []))
             staffed[agent] = sum(b - a for a, b in working)
             for a, b in working:
                 _spread(staffed_slot, self._grid.t0, a, b)
+        self._add_duty(mobile_slot, on_post, end)
 
         overall = self.overall.summary()
         busy_total = sum(self._busy.values())
@@ -365,7 +405,7 @@ class KpiCollector:
             "reasons": dict(sorted(self.reasons.items())),
             "eta_accuracy": self._eta_accuracy(),
             "per_queue": self._per_queue(),
-            "per_hour": self._per_hour(available_slot, staffed_slot),
+            "per_hour": self._per_hour(available_slot, staffed_slot, mobile_slot),
             "per_agent": self._per_agent(staffed),
             "per_number": {
                 n: {"calls": c[0], "exhausted": c[1]} for n, c in self.per_number.items()
@@ -376,8 +416,33 @@ class KpiCollector:
                 "days_observed": self._days_observed(),
             },
         }
-        kpis["staffing"] = self._staffing(available_slot)
+        kpis["staffing"] = self._staffing(available_slot, mobile_slot)
         return kpis
+
+    def _add_duty(self, mobile_slot: list[float], on_post: dict[str, Intervals],
+                  end: float) -> None:
+        """Add to ``mobile_slot`` the agents on duty by mobile in each hour: rung off post
+        (not available on shift) for a call that arrived in the hour, or engaged (ringing,
+        talking, wrap-up) in it since a ring off post. Such an agent counts once in the
+        hour, less the part of it they were on post (already in ``agents_on``)."""
+        t0, last = self._grid.t0, len(mobile_slot) - 1
+        duty: dict[str, set[int]] = defaultdict(set)
+        for agent, i in self._duty_hours:
+            duty[agent].add(i)
+        for agent, spans in self._duty_spans.items():
+            for a, b in spans:
+                if a < end:
+                    # The hours [a, b) touches (one ending on the hour is not in the next).
+                    first = min(max(int((a - t0) // 3600), 0), last)
+                    upto = math.ceil((min(b, end) - t0) / 3600) - 1
+                    duty[agent].update(range(first, min(max(upto, first), last) + 1))
+        for agent, slots in duty.items():
+            post = on_post.get(agent, [])
+            for i in slots:
+                start = t0 + i * 3600.0
+                there = sum(min(b, start + 3600) - max(a, start) for a, b in post
+                            if a < start + 3600 and b > start)
+                mobile_slot[i] += 1.0 - there / 3600
 
     def _sl_target(self) -> float:
         """The most common queue threshold (queues report their own in ``per_queue``)."""
@@ -414,7 +479,7 @@ class KpiCollector:
         return out
 
     def _per_hour(
-        self, available_slot: list[float], staffed_slot: list[float]
+        self, available_slot: list[float], staffed_slot: list[float], mobile_slot: list[float]
     ) -> list[dict[str, object]]:
         grid = self._grid
         rows: list[dict[str, object]] = []
@@ -431,6 +496,7 @@ class KpiCollector:
                 "mean_wait": summary["mean_wait"],
                 "occupancy": _ratio(self._busy_slot[i], staffed_slot[i]),
                 "agents_on": available_slot[i] / 3600,
+                "agents_by_mobile": mobile_slot[i],
             })
         return rows
 
@@ -454,7 +520,9 @@ class KpiCollector:
             days[date.weekday()] += 1
         return days
 
-    def _staffing(self, available_slot: list[float]) -> list[dict[str, object]]:
+    def _staffing(
+        self, available_slot: list[float], mobile_slot: list[float]
+    ) -> list[dict[str, object]]:
         from switchboard.sim import erlang
 
         mean_handle = self.talk_sum / self.outcomes["answered"] if self.outcomes["answered"] else 0
@@ -463,26 +531,37 @@ class KpiCollector:
         days = self._days_observed()
         grid = self._grid
         agents_on = [[0.0] * 24 for _ in range(7)]
+        by_mobile = [[0.0] * 24 for _ in range(7)]
+        # A duty person is seen only when rung: the days an hour wanted nobody say nothing
+        # about who was on duty then, so the mean is over the days it wanted someone.
+        duty_days = [[0] * 24 for _ in range(7)]
         for i in range(grid.hours):
-            agents_on[grid.weekday[i]][grid.hour[i]] += available_slot[i] / 3600
+            d, h = grid.weekday[i], grid.hour[i]
+            agents_on[d][h] += available_slot[i] / 3600
+            by_mobile[d][h] += mobile_slot[i]
+            duty_days[d][h] += bool(self._wanting_slot[i] or mobile_slot[i])
         advice = erlang.staffing_advice(
             self.heat_calls, mean_handle, STAFFING_TARGET, self._sl_target(),
             self._mean_patience(), days, wanting=self.heat_wanting,
         )
-        return [
-            {
-                "weekday": row.weekday,
-                "hour": row.hour,
+        rows: list[dict[str, object]] = []
+        for row in advice:
+            d, h, seen = row.weekday, row.hour, days[row.weekday]
+            on = agents_on[d][h] / seen if seen else 0.0
+            mobile = by_mobile[d][h] / duty_days[d][h] if duty_days[d][h] else 0.0
+            rows.append({
+                "weekday": d,
+                "hour": h,
                 "calls_per_hour": row.calls_per_hour,
                 "agent_calls_per_hour": row.agent_calls_per_hour,
                 "erlangs": row.erlangs,
                 "agents_needed": row.agents_needed,
                 "channels_needed": row.channels_needed,
-                "agents_on": agents_on[row.weekday][row.hour] / days[row.weekday]
-                if days[row.weekday] else 0.0,
-            }
-            for row in advice
-        ]
+                "agents_on": on,
+                "agents_by_mobile": mobile,
+                "agents_reachable": on + mobile,
+            })
+        return rows
 
     def _mean_patience(self) -> float | None:
         """Traffic-weighted mean patience, None (Erlang C) if any stream waits forever."""
@@ -529,3 +608,9 @@ def _intersect(a: Intervals, b: Intervals) -> Intervals:
         else:
             j += 1
     return out
+
+
+def _inside(t: float, spans: Intervals) -> bool:
+    """Whether ``t`` lies in one of the sorted, disjoint half-open ``spans``."""
+    i = bisect.bisect_right(spans, (t, math.inf)) - 1
+    return i >= 0 and spans[i][0] <= t < spans[i][1]

@@ -32,7 +32,6 @@ from switchboard.sim.html import (
     as_seq,
     col,
     esc,
-    fmt_g,
     fmt_int,
     fmt_pct,
     fmt_secs,
@@ -437,14 +436,20 @@ def _eta(eta: Mapping[str, Any]) -> tuple[str, str]:
     return note, table(headers, rows)
 
 
-def _staffing(staffing: Sequence[Any], observed: Sequence[Any]) -> str:
-    """Needed vs scheduled agents as a weekday x hour grid, the detail in a table (B6).
+MOBILE = "#d9cff0"  # staffing: the hour is covered with agents reached on their mobiles
 
+
+def _staffing(staffing: Sequence[Any], observed: Sequence[Any]) -> str:
+    """Needed vs reachable agents as a weekday x hour grid, the detail in a table (B6).
+
+    Reachable: on shift (``agents_on``) plus on duty by mobile (``agents_by_mobile``, 0
+    in KPIs from before it). An hour that needs the mobiles to be covered is lavender, not
+    red: its calls were handled as designed. Red is short even counting the mobiles.
     Weekdays that ``observed`` (the heatmap's ``days_observed``) says were never simulated
     stay grey: advising zero agents for them would be a guess.
     """
     need: Grid = [[None] * 24 for _ in range(7)]
-    on: Grid = [[None] * 24 for _ in range(7)]
+    on: list[list[tuple[float, float] | None]] = [[None] * 24 for _ in range(7)]
     rows = []
     for entry in staffing:
         s = as_map(entry)
@@ -455,45 +460,74 @@ def _staffing(staffing: Sequence[Any], observed: Sequence[Any]) -> str:
         if len(observed) == 7 and num(observed[d]) == 0:
             continue
         needed, scheduled = num(s.get("agents_needed")), num(s.get("agents_on"))
-        need[d][h], on[d][h] = needed, scheduled
+        mobile = num(s.get("agents_by_mobile")) or 0.0
+        need[d][h] = needed
+        if scheduled is not None:
+            on[d][h] = (scheduled, mobile)
         rate = num(s.get("calls_per_hour")) or 0.0
-        if rate > 0 or (scheduled or 0) > 0:
-            gap = None if needed is None or scheduled is None else scheduled - needed
+        if rate > 0 or (scheduled or 0) > 0 or mobile > 0:
+            reachable = None if scheduled is None else scheduled + mobile
+            gap = None if needed is None or reachable is None else reachable - needed
             gap_html = DASH if gap is None else f"{gap:+.1f}"
             if gap is not None and gap < 0:
                 gap_html = f'<b style="color:{BAD}">{gap_html}</b>'
-            erlangs, on_html = num(s.get("erlangs")) or 0, fmt_g(scheduled) or DASH
+            erlangs = num(s.get("erlangs")) or 0
+            on_html = DASH if scheduled is None else f"{scheduled:.1f}"
             wanting = num(s.get("agent_calls_per_hour"))
             row = [f"{WEEKDAYS[d]} {h:02d}:00", f"{rate:.1f}",
                    DASH if wanting is None else f"{wanting:.1f}", f"{erlangs:.2f}",
                    fmt_int(needed)]
-            rows.append([*row, on_html, gap_html, fmt_int(s.get("channels_needed"))])
+            rows.append([*row, on_html, f"{mobile:.1f}", gap_html,
+                         fmt_int(s.get("channels_needed"))])
     peak = max((v for row in need for v in row if v is not None), default=0.0)
 
     def label(d: int, h: int, value: float) -> str:
-        scheduled = on[d][h]
-        if scheduled is None:
+        if (staff := on[d][h]) is None:
             return f"{value:.0f}"
-        return "" if value == 0 and scheduled < 0.5 else f"{value:.0f}/{scheduled:.0f}"
+        scheduled, mobile = staff
+        if value == 0 and scheduled + mobile < 0.5:
+            return ""
+        return f"{value:.0f}/{scheduled:.0f}" + (f"+{mobile:.0f}" if mobile >= 0.5 else "")
 
     def colour(d: int, h: int, value: float) -> str:
-        scheduled = on[d][h]
-        if scheduled is None:
+        if (staff := on[d][h]) is None:
             return ramp(BLUES[:3], value / peak if peak else 0)
+        scheduled, mobile = staff
+        if scheduled + mobile < value:
+            return ramp(REDS[1:4], (value - scheduled - mobile) / max(value, 1))
         if scheduled < value:
-            return ramp(REDS[1:4], (value - scheduled) / max(value, 1))
+            return MOBILE
         if value == 0 and scheduled < 0.5:
             return "#f7f9fb"
         return "#c7e9c0" if scheduled - value < 3 else "#fff3bf"
 
-    grid = heatmap_svg("staffing-grid", need, BLUES, "agents", label, colour)
+    def tip(d: int, h: int, value: float) -> str:
+        if (staff := on[d][h]) is None:
+            return f"{value:.0f} agents needed"
+        scheduled, mobile = staff
+        words = f"{value:.0f} needed, {scheduled:.1f} on shift"
+        if mobile:
+            words += f", {mobile:.1f} by mobile"
+        if scheduled + mobile < value:
+            return words + ": short"
+        return words + (": covered by mobile" if scheduled < value else "")
+
+    grid = heatmap_svg("staffing-grid", need, BLUES, "agents", label, colour, tip)
+
+    def swatch(fill: str) -> str:
+        return f'<span class="inline-bar" style="width:12px;background:{fill}"></span>'
+
     key = (
-        f'<p class="note">Each cell: agents needed / agents scheduled (average). '
-        f'<b style="color:{BAD}">Red</b>: short-staffed; green: enough; '
-        "yellow: 3 or more to spare.</p>"
+        '<p class="note">Each cell: agents needed / agents on shift (average), '
+        "+ agents on duty by mobile when there were any. "
+        f'{swatch(REDS[2])}<b style="color:{BAD}">Red</b>: short, even counting the '
+        f"mobiles (or nobody was reachable); {swatch('#c7e9c0')}green: enough on shift; "
+        f"{swatch('#fff3bf')}yellow: 3 or more to spare; {swatch(MOBILE)}lavender: by "
+        "mobile, too few or no agents on shift and agents reached off shift on their "
+        "mobiles (a duty person) made up the rest.</p>"
     )
-    headers = ["Hour", "Calls/h", "For agents/h", "Erlangs", "Agents needed", "Scheduled",
-               "Spare", "Channels"]
+    headers = ["Hour", "Calls/h", "For agents/h", "Erlangs", "Agents needed", "On shift",
+               "By mobile", "Spare", "Channels"]
     return (
         f"{grid}{key}<details><summary>Hour by hour ({len(rows)} hours with calls or "
         f"agents)</summary>{table(headers, rows)}</details>"
@@ -550,10 +584,13 @@ def render_report(kpis: dict[str, Any], title: str) -> str:
         staffing_within = f"within {target:g} s" if target else "within the target"
         note = (
             f"Erlang model of each hour's traffic: agents needed to answer "
-            f"{goal * 100:g} % of calls {staffing_within}, against the agents scheduled. "
+            f"{goal * 100:g} % of calls {staffing_within}, against the agents reachable. "
             "Agents are sized for the calls that wanted one (a queue or a ring); a call that "
-            "only heard a menu or left a message needs a channel, not an agent. Scheduled "
-            "counts agents on shift: an hour covered only by a duty person's mobile is red."
+            "only heard a menu or left a message needs a channel, not an agent. Reachable: "
+            "the agents available on shift, plus those on duty by mobile (rung off shift for "
+            "a call of that hour, or still on a call taken so; a duty person is seen only "
+            "when rung, so this is averaged over the days the hour wanted an agent). An "
+            "hour the mobiles covered is not a shortage."
         )
         parts.append(section("Staffing advice", note, _staffing(staffing, observed), "staffing"))
 

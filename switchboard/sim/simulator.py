@@ -433,7 +433,8 @@ class _World:
         sim = self.config.simulation
         call = self.chans.get(cmd.call_id) if cmd.call_id is not None else None
         if call is not None:
-            self.kpi.call_rang(call.id)
+            agents = [t.agent_id for t in cmd.legs if t.agent_id is not None]
+            self.kpi.call_rang(call.id, now, agents)
         group = [False]
         no_answer = sim.agents.no_answer
         for target in cmd.legs:

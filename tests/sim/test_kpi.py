@@ -10,6 +10,7 @@ from switchboard.core.commands import (
     EtaEstimated,
 )
 from switchboard.sim.kpi import KpiCollector
+from switchboard.sim.simulator import run_simulation
 from switchboard.sim.traffic import hour_grid
 
 CONFIG = Config.model_validate({
@@ -104,7 +105,7 @@ def test_staffing_sizes_agents_for_the_calls_that_wanted_one() -> None:
     night, day = grid.t0 + 2 * 3600, grid.t0 + 10 * 3600
     for n in range(5):
         kpi.call_arrived(f"n{n}", night + n, "100")
-    kpi.call_rang("n4")
+    kpi.call_rang("n4", night + 4)
     for n in range(5):
         kpi.on_call_finished(CallFinished(
             f"n{n}", "100", "+380671111111", night + n, night + 60, "missed",
@@ -118,3 +119,116 @@ def test_staffing_sizes_agents_for_the_calls_that_wanted_one() -> None:
     assert (at_night["calls_per_hour"], at_night["agent_calls_per_hour"]) == (5, 1)
     assert (at_ten["calls_per_hour"], at_ten["agent_calls_per_hour"]) == (2, 2)
     assert at_night["agents_needed"] == 1 and at_night["channels_needed"] >= 1
+
+
+def test_agents_on_duty_by_mobile_count_in_the_hours_they_were_reached() -> None:
+    """Agent 201, on shift 09:00-18:00, is rung on the mobile at 02:10 and talks until
+    03:20; at 04:00 a caller waits in a queue with nobody there; at 05:00 the mobile rings
+    out; at 17:50 a call taken at the desk runs until 18:10. The duty person counts in
+    02:00, 03:00 (still on that call) and 05:00, not in 18:00 (a call taken on shift is no
+    duty) nor 04:00, which stays short. Before, no hour counted a mobile."""
+    grid = hour_grid(CONFIG, 1)
+    t0 = grid.t0
+    kpi = KpiCollector(CONFIG, grid, [], {"201": [(t0 + 9 * 3600, t0 + 18 * 3600)]})
+    kpi.agent_available("201", True, t0)
+
+    def call(call_id: str, hour: float, states: list[tuple[float, str]], queue: str | None,
+             ends: float) -> None:
+        at = t0 + hour * 3600
+        kpi.call_arrived(call_id, at, "100")
+        for when, state in states:
+            kpi.on_agent_state(AgentStateChanged("201", state, t0 + when * 3600))  # type: ignore[arg-type]
+            if state == "ringing":
+                kpi.call_rang(call_id, t0 + when * 3600, ["201"])
+        answered = any(state == "talking" for _, state in states)
+        outcome, reason = ("answered", "answered") if answered else ("missed", "no_answer")
+        kpi.on_call_finished(CallFinished(
+            call_id, "100", "+380671111111", at, t0 + ends * 3600, outcome, reason,
+            "201" if answered else None, queue, 5.0, at + 5 if answered else None))
+
+    call("night", 2 + 10 / 60, [(2 + 10 / 60, "ringing"), (2.2, "talking"),
+                                (3 + 20 / 60, "idle")], None, 3 + 20 / 60)
+    call("nobody", 4, [], "q", 4.1)
+    call("rang_out", 5, [(5, "ringing"), (5.01, "idle")], None, 5.01)
+    call("late", 17 + 50 / 60, [(17 + 50 / 60, "ringing"), (17.9, "talking"),
+                                (18 + 10 / 60, "idle")], "q", 18 + 10 / 60)
+    kpis = kpi.finish(grid.end)
+    hours = kpis["per_hour"]
+    assert [hours[i]["agents_by_mobile"] for i in range(24)] == [  # type: ignore[index]
+        1.0 if i in (2, 3, 5) else 0.0 for i in range(24)]
+    assert [hours[i]["agents_on"] for i in (2, 9, 17, 18)] == [0.0, 1.0, 1.0, 0.0]  # type: ignore[index]
+    staffing = {s["hour"]: s for s in kpis["staffing"] if s["weekday"] == grid.weekday[0]}  # type: ignore[union-attr]
+    for hour, needed, on, mobile in ((2, 1, 0.0, 1.0), (4, 1, 0.0, 0.0), (5, 1, 0.0, 1.0),
+                                     (17, 1, 1.0, 0.0)):
+        row = staffing[hour]
+        assert (row["agents_needed"], row["agents_on"], row["agents_by_mobile"],
+                row["agents_reachable"]) == (needed, on, mobile, on + mobile), hour
+
+
+def test_a_break_rung_on_the_mobile_counts_only_the_time_off_post() -> None:
+    """On shift all day, on a break 10:00-10:30 and rung on the mobile at 10:10: half an
+    hour at the desk and the duty by mobile make one agent reachable, not one and a half."""
+    grid = hour_grid(CONFIG, 1)
+    t0 = grid.t0
+    kpi = KpiCollector(CONFIG, grid, [], {"201": None})
+    kpi.agent_available("201", True, t0)
+    kpi.agent_available("201", False, t0 + 10 * 3600)
+    kpi.call_arrived("a", t0 + 10 * 3600 + 590, "100")
+    kpi.on_agent_state(AgentStateChanged("201", "ringing", t0 + 10 * 3600 + 600))
+    kpi.call_rang("a", t0 + 10 * 3600 + 600, ["201"])
+    kpi.on_agent_state(AgentStateChanged("201", "idle", t0 + 10 * 3600 + 620))
+    kpi.on_call_finished(CallFinished(
+        "a", "100", "+380671111111", t0 + 10 * 3600 + 590, t0 + 10 * 3600 + 620, "missed",
+        "no_answer", None, None, 30.0))
+    kpi.agent_available("201", True, t0 + 10.5 * 3600)
+    ten = kpi.finish(grid.end)["per_hour"][10]  # type: ignore[index]
+    assert (ten["agents_on"], ten["agents_by_mobile"]) == (0.5, 0.5)
+
+
+# Agent 201 works 09:00-18:00 at the desk and covers the office number from the mobile at
+# night; the support number queues at any hour, and at 07:00 nobody is there for it.
+DUTY = Config.model_validate({
+    "numbers": [{"number": "100", "scheme": "office"}, {"number": "200", "scheme": "support"}],
+    "agents": [{"id": "201", "schedule": "day", "mobile": "+380671110201"}],
+    "schedules": {"day": {"weekly": {"mon-sun": "09:00-18:00"}}},
+    "schemes": {
+        "office": {"rules": [
+            {"name": "open", "when": {"open": "day"}, "steps": [{"queue": "q"}]},
+            {"name": "night", "steps": [{"ring": {"mobiles": ["201"], "timeout": 25}}]},
+        ]},
+        "support": {"rules": [{"name": "all", "steps": [{"queue": "q"}]}]},
+    },
+    "queues": {"q": {"members": ["201"], "max_wait": 60, "wrapup": 0}},
+    "simulation": {
+        "days": 2,
+        "traffic": [
+            {"number": "100", "calls_per_hour": {h: 2 for h in (*range(6), 10, 11, 20, 21, 22)},
+             "handling": {"kind": "fixed", "mean": 120}},
+            {"number": "200", "calls_per_hour": {7: 3},
+             "handling": {"kind": "fixed", "mean": 120}},
+        ],
+        "customer_answers": 1.0,
+    },
+})
+NIGHT = (*range(6), 20, 21, 22)
+
+
+def duty_run() -> dict[str, object]:
+    return run_simulation(DUTY, 3).kpis
+
+
+def test_a_run_with_a_duty_mobile_at_night_shows_the_nights_staffed() -> None:
+    """Simulated: every night hour with calls for an agent has the duty person reachable
+    by mobile and nobody short; 07:00's queued support calls have nobody reachable. Before,
+    every such night hour compared its calls with 0 agents on shift: short."""
+    kpis = duty_run()
+    staffing = [s for s in kpis["staffing"] if s["agent_calls_per_hour"]]  # type: ignore[attr-defined]
+    nights = [s for s in staffing if s["hour"] in NIGHT]
+    assert len(nights) >= 10
+    for s in nights:
+        assert s["agents_on"] == 0 and s["agents_by_mobile"] == 1.0, s
+        assert s["agents_reachable"] >= s["agents_needed"] >= 1, s
+    early = [s for s in staffing if s["hour"] == 7]
+    assert early and all(s["agents_reachable"] == 0 < s["agents_needed"] for s in early)
+    day = [s for s in staffing if s["hour"] in (10, 11)]
+    assert day and all(s["agents_on"] == 1 and s["agents_by_mobile"] == 0 for s in day)
