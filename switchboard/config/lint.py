@@ -4,6 +4,10 @@
 references to things that do not exist, rules that can never match, steps that can
 never run, empty or overlapping schedules, queues nobody serves, unknown prompts,
 loops between schemes, duplicates, and phone numbers that cannot be dialed.
+
+This module runs the checks and holds the references, rules, steps, queues and the rest;
+the schedule checks are in ``lint_schedules.py`` and the call-flow ones (unreachable
+steps, loops between schemes) in ``lint_flow.py``, functions that take the ``Linter``.
 """
 
 from __future__ import annotations
@@ -12,16 +16,14 @@ import difflib
 import ipaddress
 import json
 import re
-import zoneinfo
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
-from functools import cache
-from itertools import pairwise
 from pathlib import Path
 
-import holidays
 import phonenumbers
 
+from switchboard.config.lint_flow import check_loops, check_unreachable, has_exit
+from switchboard.config.lint_schedules import DAY_NAMES, check_schedules, closed_days, open_days
 from switchboard.config.loader import PathKey, Problem, SourceMap
 from switchboard.config.model import (
     NOTIFY_NEEDS,
@@ -30,14 +32,10 @@ from switchboard.config.model import (
     Config,
     CrmOwnerStep,
     GotoStep,
-    HangupStep,
     IvrStep,
     PlayStep,
-    Queue,
     QueueStep,
-    RejectStep,
     RingStep,
-    Schedule,
     Step,
     VoicemailStep,
     WebhookStep,
@@ -47,27 +45,23 @@ from switchboard.config.model import (
 )
 from switchboard.config.prompts import DEFAULT_PROMPTS
 
-_DAY_NAMES = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
 # A number or mask once spaces and the punctuation people write numbers with are gone.
 _PUNCTUATION = re.compile(r"[\s\-().\[\]/\\]")
 _NUMBER_OR_MASK = re.compile(r"\+?[0-9Xx*#]+")
 _REGEX = re.compile(r"[?^$|{}\[\]\\]|.\+")
 # Conditions that hold for no caller when given as an empty list.
 _NEVER_WHEN_EMPTY = ("days", "caller_in", "caller_matches", "caller_country", "caller_region")
-_DAY = 24 * 60
-# Steps after which nothing in the same list runs: the call is over or went elsewhere.
-_TERMINAL = (RejectStep, HangupStep, GotoStep, VoicemailStep, IvrStep, CallbackStep)
 
 
 def lint(config: Config, sources: SourceMap, base_dir: Path) -> list[Problem]:
     """Every lint problem of ``config``, sorted by line; ``base_dir`` resolves prompt files."""
-    linter = _Linter(config, sources, base_dir)
+    linter = Linter(config, sources, base_dir)
     linter.run()
     return sorted(linter.problems, key=lambda p: (p.line, p.message))
 
 
 @dataclass(frozen=True)
-class _StepList:
+class StepList:
     """One list of steps, where it is, and how to name it in a message."""
 
     path: PathKey
@@ -76,7 +70,9 @@ class _StepList:
     scheme: str | None = None
 
 
-class _Linter:
+class Linter:
+    """Runs the checks and collects their problems; the helpers report at a path's line."""
+
     def __init__(self, config: Config, sources: SourceMap, base_dir: Path) -> None:
         self.config = config
         self.sources = sources
@@ -88,7 +84,7 @@ class _Linter:
     def run(self) -> None:
         self.check_numbers()
         self.check_agents()
-        self.check_schedules()
+        check_schedules(self)
         self.check_rules()
         self.check_lists()
         for steps in self.step_lists():
@@ -99,7 +95,7 @@ class _Linter:
         self.check_missed_and_slots()
         self.check_notify()
         self.check_trunks()
-        self.check_loops()
+        check_loops(self)
 
     # ----------------------------------------------------------------------- helpers
 
@@ -135,37 +131,33 @@ class _Linter:
         if guess:
             fix = f"did you mean '{guess[0]}'?"
         elif names:
-            fix = f"define it under '{section}:' or use one of: {_listing(names)}"
+            fix = f"define it under '{section}:' or use one of: {self.listing(names)}"
         else:
             fix = f"define it under '{section}:'"
         self.error(path, f"{context}: unknown {kind} '{name}'; {fix}")
         return False
 
-    def step_lists(self) -> Iterator[_StepList]:
+    @staticmethod
+    def listing(names: Iterable[str], limit: int = 8) -> str:
+        """Names for a message, the first ``limit`` of them: ``a, b, c (and 4 more)``."""
+        names = list(names)
+        shown = ", ".join(names[:limit])
+        return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
+
+    def step_lists(self) -> Iterator[StepList]:
         for name, scheme in self.config.schemes.items():
             for i, rule in enumerate(scheme.rules):
                 path = ("schemes", name, "rules", i, "steps")
-                yield _StepList(path, rule.steps, f"scheme '{name}' rule '{rule.name}'", name)
+                yield StepList(path, rule.steps, f"scheme '{name}' rule '{rule.name}'", name)
         for name, queue in self.config.queues.items():
-            yield _StepList(("queues", name, "fallback"), queue.fallback,
+            yield StepList(("queues", name, "fallback"), queue.fallback,
                             f"queue '{name}' fallback")
         for name, ivr in self.config.ivr.items():
             for digit, steps in ivr.options.items():
-                yield _StepList(("ivr", name, "options", digit), steps,
+                yield StepList(("ivr", name, "options", digit), steps,
                                 f"ivr '{name}' option {digit}")
-            yield _StepList(("ivr", name, "on_timeout"), ivr.on_timeout,
+            yield StepList(("ivr", name, "on_timeout"), ivr.on_timeout,
                             f"ivr '{name}' on_timeout")
-
-    def reachable(self, steps: list[Step]) -> int:
-        """How many steps of a list can run: up to the first that never hands back."""
-        for i, step in enumerate(steps):
-            if isinstance(step, _TERMINAL):
-                return i + 1
-            if isinstance(step, QueueStep):
-                queue = self.config.queues.get(step.queue.name)
-                if queue is not None and not _has_exit(queue):
-                    return i + 1
-        return len(steps)
 
     # ----------------------------------------------------------------------- numbers, agents
 
@@ -215,74 +207,6 @@ class _Linter:
         if not phonenumbers.is_possible_number(parsed):
             self.warn(path, f"{context} '{text}' cannot be a phone number (wrong length); "
                      "check the digits and write it in international form (+380...)")
-
-    # ----------------------------------------------------------------------- schedules
-
-    def check_schedules(self) -> None:
-        self.timezone(("timezone",), self.config.timezone)
-        supported = holidays.list_supported_countries()
-        for name, schedule in self.config.schedules.items():
-            path = ("schedules", name)
-            if schedule.timezone is not None:
-                self.timezone((*path, "timezone"), schedule.timezone)
-            if not _open_days(schedule):
-                self.warn(path, f"schedule '{name}' is never open: add weekly hours such as "
-                         "'mon-fri: 09:00-18:00' or an override with hours")
-            self.overlaps(name, schedule)
-            country = schedule.holidays
-            if country is not None and country not in supported:
-                fix = (f"write it as '{country.upper()}'" if country.upper() in supported
-                       else "use an ISO 3166-1 code such as UA, PL, DE, US")
-                self.error((*path, "holidays"), f"schedule '{name}': unknown holiday country "
-                         f"'{country}'; {fix}")
-            elif country is None and schedule.holiday_subdivision is not None:
-                self.warn((*path, "holiday_subdivision"), f"schedule '{name}': "
-                          "holiday_subdivision has no effect without 'holidays:' (the country); "
-                          "add it or remove the subdivision")
-            elif country is not None and schedule.holiday_subdivision is not None:
-                subdivisions = supported[country]
-                if schedule.holiday_subdivision not in subdivisions:
-                    self.error((*path, "holiday_subdivision"), f"schedule '{name}': {country} has "
-                             f"no subdivision '{schedule.holiday_subdivision}'; use one of: "
-                             f"{_listing(subdivisions) or '(none: remove the key)'}")
-            dates: dict[object, int] = {}
-            for i, override in enumerate(schedule.overrides):
-                where = (*path, "overrides", i)
-                if override.date in dates:
-                    self.warn(where, f"schedule '{name}': override for {override.date} is given "
-                             f"twice (first at line {dates[override.date]}); keep one")
-                dates.setdefault(override.date, self.line(where))
-
-    def timezone(self, path: PathKey, name: str) -> None:
-        try:
-            zoneinfo.ZoneInfo(name)
-        except (KeyError, ValueError, OSError):  # ZoneInfoNotFoundError is a KeyError
-            guess = difflib.get_close_matches(name, _timezones(), n=1)
-            fix = f"did you mean '{guess[0]}'?" if guess else "use an IANA name like Europe/Kyiv"
-            self.error(path, f"unknown timezone '{name}'; {fix}")
-
-    def overlaps(self, name: str, schedule: Schedule) -> None:
-        """Two ranges open on the same day at the same time: one of them is a mistake."""
-        # day, start, end, "key: range", order of the key, which range
-        spans: list[tuple[int, int, int, str, int, int]] = []
-        for order, (key, ranges) in enumerate(schedule.weekly.items()):
-            for r in ranges:
-                text = f"{key}: {r.start}-{r.end}"
-                for day, start, end in _day_spans(key, *r.minutes()):
-                    spans.append((day, start, end, text, order, id(r)))
-        clashes: dict[tuple[str, str, int], list[str]] = {}
-        for i, a in enumerate(spans):
-            for b in spans[i + 1 :]:
-                if a[0] == b[0] and a[1] < b[2] and b[1] < a[2] and a[5] != b[5]:
-                    first, second = sorted((a, b), key=lambda s: s[4])
-                    days = clashes.setdefault((first[3], second[3], second[4]), [])
-                    if _DAY_NAMES[a[0]] not in days:
-                        days.append(_DAY_NAMES[a[0]])
-        keys = list(schedule.weekly)
-        for (first_text, second_text, order), days in clashes.items():
-            self.warn(("schedules", name, "weekly", keys[order]),
-                     f"schedule '{name}': '{second_text}' overlaps '{first_text}' on "
-                     f"{', '.join(days)}; remove one or make the ranges meet without overlap")
 
     # ----------------------------------------------------------------------- rules
 
@@ -363,44 +287,32 @@ class _Linter:
         both = set(when.caller_in or []) & set(when.caller_not_in or [])
         if both:
             self.warn(at, f"{label} {never}: the caller cannot be in and not in "
-                     f"{_listing(sorted(both))}; keep one of caller_in / caller_not_in")
+                     f"{self.listing(sorted(both))}; keep one of caller_in / caller_not_in")
         days = {d for key in when.days or [] for d in expand_days(key)} if when.days else None
-        shown = ", ".join(_DAY_NAMES[d] for d in sorted(days)) if days else ""
+        shown = ", ".join(DAY_NAMES[d] for d in sorted(days)) if days else ""
         opened = schedules.get(when.open) if when.open is not None else None
         if opened is not None and opened.timezone not in (None, self.config.timezone):
             days = None  # its weekdays are in another timezone: too loose to judge
         if opened is not None:
-            open_days = _open_days(opened)
-            if not open_days:
+            opened_on = open_days(opened)
+            if not opened_on:
                 self.warn((*at, "open"), f"{label} {never}: schedule '{when.open}' is never "
                          "open; give it weekly hours or use another schedule")
-            elif days is not None and not open_days & days:
+            elif days is not None and not opened_on & days:
                 self.warn((*at, "days"), f"{label} {never}: schedule '{when.open}' is not open "
                          f"on {shown}; change 'days:' or the schedule's hours")
         closed = schedules.get(when.closed) if when.closed is not None else None
-        if closed is not None and not _closed_days(closed) & (days or set(range(7))):
+        if closed is not None and not closed_days(closed) & (days or set(range(7))):
             on = f" on {shown}" if days else ""
             self.warn((*at, "closed"), f"{label} {never}: schedule '{when.closed}' is open all "
                      f"day{on} and never closes; use another schedule or drop 'closed:'")
 
     # ----------------------------------------------------------------------- steps
 
-    def check_steps(self, steps: _StepList) -> None:
+    def check_steps(self, steps: StepList) -> None:
         for j, step in enumerate(steps.steps):
             self.check_step((*steps.path, j), steps.label, step)
-        cut = self.reachable(steps.steps)
-        if cut < len(steps.steps):
-            blocker, after = steps.steps[cut - 1], (*steps.path, cut)
-            blocker_line = self.line((*steps.path, cut - 1))
-            if isinstance(blocker, QueueStep):
-                self.warn(after, f"{steps.label}: unreachable step: queue "
-                         f"'{blocker.queue.name}' (line {blocker_line}) has no way out (no "
-                         "max_wait or max_length, and leave_when_empty is off); set max_wait on "
-                         "the queue or remove the steps")
-            else:
-                self.warn(after, f"{steps.label}: unreachable step: the '{step_kind(blocker)}' "
-                         f"step above (line {blocker_line}) ends the call's path; remove the "
-                         "steps after it or move them above it")
+        check_unreachable(self, steps)
 
     def check_step(self, path: PathKey, label: str, step: Step) -> None:
         config, kind = self.config, step_kind(step)
@@ -484,7 +396,7 @@ class _Linter:
             if not members | in_groups | skilled:
                 self.warn(path, f"{label} has no agents: add members, or groups or skills that "
                          "some agent has")
-            if queue.fallback and not _has_exit(queue):
+            if queue.fallback and not has_exit(queue):
                 self.warn((*path, "fallback"), f"{label}: the fallback can never run, the queue "
                          "has no way out; set max_wait on the queue or remove the fallback")
             if queue.exit_key is not None and queue.exit_key.voicemail is not None:
@@ -571,125 +483,3 @@ class _Linter:
             if trunk.caller_id is not None:
                 self.phone((*path, "caller_id"), f"trunk '{trunk.name}' caller_id",
                            trunk.caller_id)
-
-    # ----------------------------------------------------------------------- loops
-
-    def check_loops(self) -> None:
-        """A cycle of gotos between schemes sends a call round forever.
-
-        A scheme goes to another by a goto in its steps, or in the steps it leads to without
-        the caller choosing: a queue's fallback, an IVR's on_timeout (a menu option is the
-        caller's choice, and "back to the main menu" is a loop on purpose).
-        """
-        # scheme -> scheme it goes to -> (where the goto is, what it goes through)
-        edges: dict[str, dict[str, tuple[PathKey, str]]] = {
-            name: {} for name in self.config.schemes}
-        for steps in self.step_lists():
-            if steps.scheme is not None:
-                self.gotos(steps.path, steps.steps, "", edges[steps.scheme], set())
-        for cycle in _cycles({k: sorted(v) for k, v in edges.items()}):
-            hops = [(a, b, *edges[a][b]) for a, b in pairwise(cycle)]
-            through = "; ".join(f"{a} -> {b} through {via}" for a, b, _, via in hops if via)
-            self.warn(hops[0][2], f"loop between schemes: {' -> '.join(cycle)}"
-                      f"{f' ({through})' if through else ''}; a call would go round forever; "
-                      "end one of them with a queue, voicemail or hangup instead of goto")
-
-    def gotos(self, path: PathKey, steps: list[Step], via: str,
-              found: dict[str, tuple[PathKey, str]], seen: set[PathKey]) -> None:
-        """Collect the schemes ``steps`` go to by themselves (see ``check_loops``)."""
-        config = self.config
-        for j, step in enumerate(steps[: self.reachable(steps)]):
-            nested: tuple[PathKey, list[Step], str] | None = None
-            if isinstance(step, GotoStep) and step.goto in config.schemes:
-                found.setdefault(step.goto, ((*path, j, "goto"), via))
-            elif isinstance(step, QueueStep):
-                queue = config.queues.get(step.queue.name)
-                if queue is not None and _has_exit(queue):
-                    nested = (("queues", step.queue.name, "fallback"), queue.fallback,
-                              f"queue '{step.queue.name}' fallback")
-            elif isinstance(step, IvrStep) and step.ivr in config.ivr:
-                nested = (("ivr", step.ivr, "on_timeout"), config.ivr[step.ivr].on_timeout,
-                          f"ivr '{step.ivr}' on_timeout")
-            if nested is not None and nested[0] not in seen:
-                seen.add(nested[0])
-                self.gotos(nested[0], nested[1], via or nested[2], found, seen)
-
-
-# --------------------------------------------------------------------------- pure helpers
-
-
-def _has_exit(queue: Queue) -> bool:
-    """Whether a caller can leave the queue to its fallback and the next step.
-
-    Not by an answer or hanging up, and not by the exit key either: that leads to a
-    callback or voicemail, never back to the steps.
-    """
-    return (queue.max_wait is not None or queue.max_length is not None
-            or queue.leave_when_empty or not queue.join_empty)
-
-
-def _day_spans(key: str, start: int, end: int) -> Iterator[tuple[int, int, int]]:
-    """(day, start, end) minutes for a weekly range; one that passes midnight is split."""
-    start, end = min(start, _DAY), min(end, _DAY)
-    for day in expand_days(key):
-        if start < end:
-            yield day, start, end
-        else:
-            yield day, start, _DAY
-            if end > 0:
-                yield (day + 1) % 7, 0, end
-
-
-def _open_days(schedule: Schedule) -> set[int]:
-    """Weekdays on which the schedule is open at some moment (a range past midnight counts)."""
-    days = {day for key, ranges in schedule.weekly.items() for r in ranges
-            for day, start, end in _day_spans(key, *r.minutes()) if start < end}
-    return days | {o.date.weekday() for o in schedule.overrides if o.hours}
-
-
-def _closed_days(schedule: Schedule) -> set[int]:
-    """Weekdays on which the schedule can be closed at some moment."""
-    if schedule.holidays or schedule.overrides:
-        return set(range(7))  # a holiday or a one-off day can close any weekday
-    covered: dict[int, list[tuple[int, int]]] = {d: [] for d in range(7)}
-    for key, ranges in schedule.weekly.items():
-        for r in ranges:
-            for day, start, end in _day_spans(key, *r.minutes()):
-                covered[day].append((start, end))
-    closed = set()
-    for day, spans in covered.items():
-        reach = 0
-        for start, end in sorted(spans):
-            if start > reach:
-                break
-            reach = max(reach, end)
-        if reach < _DAY:
-            closed.add(day)
-    return closed
-
-
-def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
-    """Each elementary cycle once, starting at its smallest node, closed: [a, b, a]."""
-    found: list[list[str]] = []
-
-    def visit(start: str, node: str, trail: list[str]) -> None:
-        for target in graph.get(node, []):
-            if target == start:
-                found.append([*trail, start])
-            elif target > start and target not in trail and len(found) < 50:
-                visit(start, target, [*trail, target])
-
-    for start in sorted(graph):
-        visit(start, start, [start])
-    return found
-
-
-@cache
-def _timezones() -> list[str]:
-    return sorted(zoneinfo.available_timezones())
-
-
-def _listing(names: Iterable[str], limit: int = 8) -> str:
-    names = list(names)
-    shown = ", ".join(names[:limit])
-    return shown + (f" (and {len(names) - limit} more)" if len(names) > limit else "")
