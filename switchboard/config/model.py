@@ -1,54 +1,122 @@
 """The configuration model: one YAML file, validated by pydantic.
 
-Every section of the file has a class here. Names are the YAML keys. The model is
-frozen after loading; the core reads it and never changes it.
+Every section of the file has a class, named here (this is the schema's home; importers
+take names from this module). Names are the YAML keys. The model is frozen after loading;
+the core reads it and never changes it. Sections that stand alone live beside it: the
+base and shared validators (config/base.py), rule conditions and steps (config/steps.py),
+the simulation (config/simulation.py), media and SIP (config/service.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
-from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from pydantic import (
-    BaseModel,
-    ConfigDict,
-    Discriminator,
-    Field,
-    Tag,
-    ValidationInfo,
-    field_validator,
-    model_validator,
+from pydantic import Field, ValidationInfo, field_validator, model_validator
+
+from switchboard.config.base import Language, Model, expand_days, int_as_text, not_a_number
+from switchboard.config.service import DigestAlgorithm, Media, Sip
+from switchboard.config.simulation import (
+    MAX_CALLS_PER_HOUR,
+    AgentBehaviour,
+    Dist,
+    Integration,
+    Simulation,
+    Traffic,
+)
+from switchboard.config.steps import (
+    STEP_KINDS,
+    AddToListStep,
+    CallbackStep,
+    CrmOwnerStep,
+    CrmOwnerTarget,
+    GotoStep,
+    HangupStep,
+    IvrStep,
+    PlayStep,
+    QueueStep,
+    QueueTarget,
+    RejectStep,
+    RejectTarget,
+    RingStep,
+    RingStrategy,
+    RingTarget,
+    Rule,
+    Scheme,
+    Step,
+    VoicemailStep,
+    WebhookStep,
+    WebhookTarget,
+    When,
+    step_kind,
 )
 
-# The prompt languages: the shipped prompts and the grammar of spoken numbers and durations
-# (media/prompts.py). Your own files can replace every prompt, not the grammar.
-Language = Literal["en", "uk", "ru"]
+__all__ = [
+    "MAX_CALLS_PER_HOUR",
+    "NOTIFY_KEYS",
+    "NOTIFY_NEEDS",
+    "STEP_KINDS",
+    "AddToListStep",
+    "Adverts",
+    "Agent",
+    "AgentBehaviour",
+    "Announce",
+    "CallbackSlots",
+    "CallbackStep",
+    "CallerList",
+    "Config",
+    "Crm",
+    "CrmOwnerStep",
+    "CrmOwnerTarget",
+    "DigestAlgorithm",
+    "Dist",
+    "Endpoint",
+    "Eta",
+    "ExitKey",
+    "GotoStep",
+    "HangupStep",
+    "Integration",
+    "Ivr",
+    "IvrStep",
+    "Language",
+    "Media",
+    "Member",
+    "MissedCalls",
+    "Model",
+    "NotifyTarget",
+    "Number",
+    "Overflow",
+    "Override",
+    "PlayStep",
+    "Queue",
+    "QueueStep",
+    "QueueTarget",
+    "RejectStep",
+    "RejectTarget",
+    "RingStep",
+    "RingStrategy",
+    "RingTarget",
+    "Rule",
+    "Schedule",
+    "Scheme",
+    "Simulation",
+    "Sip",
+    "Step",
+    "TimeRange",
+    "Traffic",
+    "Trunk",
+    "Voicemail",
+    "VoicemailStep",
+    "WebhookStep",
+    "WebhookTarget",
+    "When",
+    "Whisper",
+    "expand_days",
+    "step_kind",
+]
 
 _HHMM = re.compile(r"^(([01]\d|2[0-3]):[0-5]\d|24:00)$")
-_DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-
-
-class Model(BaseModel):
-    """Base: unknown keys are errors (a typo must not be silently ignored).
-
-    Infinity and NaN are refused everywhere: ``.inf`` seconds would reach the timers.
-    """
-
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
-
-
-def _int_as_text(value: Any) -> Any:
-    """A bare ``201`` is the text ``"201"``; ``true``, ``null``, lists... are left to fail."""
-    return str(value) if isinstance(value, int) and not isinstance(value, bool) else value
-
-
-def _not_a_number(value: Any) -> Any:
-    """Dates must be written as dates: pydantic would read ``0`` as 1970-01-01."""
-    if isinstance(value, int | float) and not isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a date; write it like 2026-12-31")
-    return value
 
 
 # --------------------------------------------------------------------------- schedules
@@ -96,7 +164,7 @@ class Override(Model):
     note: str = ""
 
     _norm = field_validator("hours", mode="before")(_parse_ranges)
-    _date = field_validator("date", mode="before")(_not_a_number)
+    _date = field_validator("date", mode="before")(not_a_number)
 
 
 class Schedule(Model):
@@ -129,23 +197,6 @@ class Schedule(Model):
         return value
 
 
-def expand_days(key: str) -> list[int]:
-    """``mon-fri`` -> [0..4]; ``sat`` -> [5]; ``sat,sun`` -> [5, 6]."""
-    days: list[int] = []
-    for part in key.lower().replace(" ", "").split(","):
-        if "-" in part:
-            a, b = part.split("-", 1)
-            if a not in _DAYS or b not in _DAYS:
-                raise ValueError(f"day range {key!r}: use mon, tue, wed, thu, fri, sat, sun")
-            i, j = _DAYS.index(a), _DAYS.index(b)
-            days.extend(range(i, j + 1) if i <= j else [*range(i, 7), *range(0, j + 1)])
-        else:
-            if part not in _DAYS:
-                raise ValueError(f"day {part!r}: use mon, tue, wed, thu, fri, sat, sun")
-            days.append(_DAYS.index(part))
-    return days
-
-
 # --------------------------------------------------------------------------- agents
 
 
@@ -174,7 +225,7 @@ class Agent(Model):
     )
     status: Literal["available", "break", "offline"] = "available"
 
-    _str_id = field_validator("id", mode="before")(_int_as_text)
+    _str_id = field_validator("id", mode="before")(int_as_text)
 
 
 # --------------------------------------------------------------------------- numbers
@@ -205,232 +256,7 @@ class Number(Model):
     record: bool = False
     language: Language | None = None
 
-    _str_number = field_validator("number", mode="before")(_int_as_text)
-
-
-# --------------------------------------------------------------------------- conditions & steps
-
-
-class When(Model):
-    """Conditions of a rule. All given conditions must hold; an empty ``when`` always matches."""
-
-    open: str | None = Field(default=None, description="Schedule that must be open")
-    closed: str | None = Field(default=None, description="Schedule that must be closed")
-    days: list[str] | None = Field(default=None, description="Weekdays, e.g. ['sat', 'sun']")
-    caller_in: list[str] | None = Field(default=None, description="Caller is on one of these lists")
-    caller_not_in: list[str] | None = None
-    caller_matches: list[str] | None = Field(
-        default=None, description="Number masks: '+38067*', '0671234XXX' (X = any digit)"
-    )
-    caller_country: list[str] | None = Field(default=None, description="ISO codes, e.g. ['UA']")
-    caller_region: list[str] | None = Field(
-        default=None, description="Region names from the number, e.g. ['Kyiv']"
-    )
-    known_caller: bool | None = Field(
-        default=None, description="Caller has called before or is on a white list"
-    )
-    entity: dict[str, list[str]] | None = Field(
-        default=None, description="Website visitor entities, e.g. {category: [phones]}"
-    )
-
-    @field_validator("caller_in", "caller_not_in", "caller_matches", "caller_country",
-                     "caller_region", "days", mode="before")
-    @classmethod
-    def _listify(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-    @field_validator("days")
-    @classmethod
-    def _days_ok(cls, value: list[str] | None) -> list[str] | None:
-        for d in value or []:
-            expand_days(d)
-        return value
-
-    @field_validator("entity", mode="before")
-    @classmethod
-    def _entity(cls, value: Any) -> Any:
-        if isinstance(value, dict):
-            return {k: [v] if isinstance(v, str) else v for k, v in value.items()}
-        return value
-
-
-class RingStrategy(StrEnum):
-    ring_all = "ring_all"
-    round_robin = "round_robin"
-    linear = "linear"
-    random = "random"
-    weighted_random = "weighted_random"
-    longest_idle = "longest_idle"
-    fewest_calls = "fewest_calls"
-    least_talk_time = "least_talk_time"
-
-
-class PlayStep(Model):
-    play: list[str] = Field(description="Prompt names, played in order")
-
-    @field_validator("play", mode="before")
-    @classmethod
-    def _one(cls, value: Any) -> Any:
-        return [value] if isinstance(value, str) else value
-
-
-class QueueTarget(Model):
-    name: str
-    priority: int = Field(default=0, description="Higher is served first (VIP)")
-
-
-class QueueStep(Model):
-    queue: QueueTarget
-
-    @field_validator("queue", mode="before")
-    @classmethod
-    def _short(cls, value: Any) -> Any:
-        return {"name": value} if isinstance(value, str) else value
-
-
-class RingTarget(Model):
-    """Who to ring in a ring step: agents, groups, agents' mobiles, or numbers."""
-
-    agents: list[str] = Field(default_factory=list)
-    groups: list[str] = Field(default_factory=list)
-    mobiles: list[str] = Field(default_factory=list, description="Agent ids whose mobile to ring")
-    numbers: list[str] = Field(default_factory=list, description="External numbers (trunk)")
-    timeout: float = Field(default=20, gt=0, description="Seconds to ring before the next step")
-    strategy: Literal["ring_all", "linear"] = "ring_all"
-    whisper: bool = True
-
-    @field_validator("agents", "groups", "mobiles", "numbers", mode="before")
-    @classmethod
-    def _strs(cls, value: Any) -> Any:
-        if isinstance(value, str | int) and not isinstance(value, bool):
-            value = [value]
-        return [_int_as_text(v) for v in value] if isinstance(value, list) else value
-
-
-class RingStep(Model):
-    ring: RingTarget
-
-
-class VoicemailStep(Model):
-    voicemail: str
-
-
-class IvrStep(Model):
-    ivr: str
-
-
-class GotoStep(Model):
-    goto: str = Field(description="Scheme name")
-
-
-class RejectTarget(Model):
-    code: int = Field(default=603, ge=400, le=699)
-    reason: str = "Declined"
-
-
-class RejectStep(Model):
-    reject: RejectTarget = Field(default_factory=RejectTarget)
-
-    @field_validator("reject", mode="before")
-    @classmethod
-    def _code(cls, value: Any) -> Any:
-        if value is None:
-            return {}
-        return {"code": value} if isinstance(value, int) else value
-
-
-class HangupStep(Model):
-    hangup: Literal[True] | None = True
-
-
-class CrmOwnerTarget(Model):
-    timeout: float = Field(default=3, gt=0, description="Seconds to wait for the CRM")
-    ring_timeout: float = Field(default=20, gt=0, description="Seconds to ring the owner")
-
-
-class CrmOwnerStep(Model):
-    crm_owner: CrmOwnerTarget = Field(default_factory=CrmOwnerTarget)
-
-    @field_validator("crm_owner", mode="before")
-    @classmethod
-    def _none(cls, value: Any) -> Any:
-        return {} if value is None or value is True else value
-
-
-class WebhookTarget(Model):
-    endpoint: str
-    timeout: float = Field(default=2, gt=0)
-    ring_timeout: float = Field(default=20, gt=0)
-
-
-class WebhookStep(Model):
-    webhook: WebhookTarget
-
-    @field_validator("webhook", mode="before")
-    @classmethod
-    def _short(cls, value: Any) -> Any:
-        return {"endpoint": value} if isinstance(value, str) else value
-
-
-class AddToListStep(Model):
-    add_to_list: str
-
-
-class CallbackStep(Model):
-    """Offer / register a callback for this caller into a queue (keeps the place, B4)."""
-
-    callback: str = Field(description="Queue whose agents will call back")
-
-
-def _step_tag(value: Any) -> str | None:
-    if isinstance(value, dict):
-        keys = [k for k in value if k in STEP_KINDS]
-        return keys[0] if len(keys) == 1 and len(value) == 1 else None
-    if isinstance(value, BaseModel):
-        return step_kind(value)
-    return None  # e.g. a bare "- hangup": pydantic reports a step_kind error
-
-
-Step = Annotated[
-    Annotated[PlayStep, Tag("play")] | Annotated[QueueStep, Tag("queue")]
-    | Annotated[RingStep, Tag("ring")] | Annotated[VoicemailStep, Tag("voicemail")]
-    | Annotated[IvrStep, Tag("ivr")] | Annotated[GotoStep, Tag("goto")]
-    | Annotated[RejectStep, Tag("reject")] | Annotated[HangupStep, Tag("hangup")]
-    | Annotated[CrmOwnerStep, Tag("crm_owner")] | Annotated[WebhookStep, Tag("webhook")]
-    | Annotated[AddToListStep, Tag("add_to_list")] | Annotated[CallbackStep, Tag("callback")],
-    Discriminator(
-        _step_tag,
-        custom_error_type="step_kind",
-        custom_error_message="a step is a mapping with exactly one key: play, queue, ring, "
-        "voicemail, ivr, goto, reject, hangup, crm_owner, webhook, add_to_list or callback",
-    ),
-]
-
-STEP_KINDS = (
-    "play", "queue", "ring", "voicemail", "ivr", "goto", "reject", "hangup", "crm_owner",
-    "webhook", "add_to_list", "callback",
-)
-
-
-def step_kind(step: Any) -> str:
-    """The YAML key of a step (``queue``, ``ring``, ...)."""
-    for name in type(step).model_fields:
-        return str(name)
-    raise TypeError(step)
-
-
-class Rule(Model):
-    name: str
-    when: When = Field(default_factory=When)
-    steps: list[Step]
-
-
-class Scheme(Model):
-    """Ordered rules; the first whose ``when`` holds runs its steps."""
-
-    rules: list[Rule]
-    description: str = ""
-
+    _str_number = field_validator("number", mode="before")(int_as_text)
 
 # --------------------------------------------------------------------------- queues
 
@@ -476,14 +302,14 @@ class ExitKey(Model):
     action: Literal["voicemail", "callback"] = "callback"
     voicemail: str | None = None
 
-    _digit = field_validator("digit", mode="before")(_int_as_text)  # `digit: 1` as for IVR keys
+    _digit = field_validator("digit", mode="before")(int_as_text)  # `digit: 1` as for IVR keys
 
 
 class Member(Model):
     agent: str
     penalty: int = Field(default=0, ge=0, description="Lower penalties are tried first")
 
-    _s = field_validator("agent", mode="before")(_int_as_text)
+    _s = field_validator("agent", mode="before")(int_as_text)
 
 
 class Queue(Model):
@@ -586,7 +412,7 @@ class CallerList(Model):
     @field_validator("numbers", mode="before")
     @classmethod
     def _s(cls, value: Any) -> Any:
-        return [_int_as_text(v) for v in value] if isinstance(value, list) else value
+        return [int_as_text(v) for v in value] if isinstance(value, list) else value
 
 
 # --------------------------------------------------------------------------- integrations
@@ -694,215 +520,6 @@ class Trunk(Model):
                                   description="From number of calls out through this trunk")
 
 
-# --------------------------------------------------------------------------- simulation
-
-
-class Dist(Model):
-    """A distribution: exponential (mean), lognormal (mean, sd), fixed, uniform (low..high)."""
-
-    kind: Literal["exponential", "lognormal", "fixed", "uniform"] = "exponential"
-    mean: float = Field(default=180, ge=0)
-    sd: float | None = Field(default=None, gt=0)
-    low: float | None = Field(default=None, ge=0, description="uniform: default 0")
-    high: float | None = Field(default=None, ge=0, description="uniform: default 2 x mean")
-
-    @model_validator(mode="after")
-    def _ordered(self) -> Dist:
-        if self.kind == "uniform":
-            low = self.low if self.low is not None else 0.0
-            high = self.high if self.high is not None else 2 * self.mean
-            if high < low:
-                shown = f"'high' {high:g}" if self.high is not None else \
-                    f"'high' (by default 2 x mean) {high:g}"
-                raise ValueError(f"a uniform distribution draws from low to high, but {shown} "
-                                 f"is below 'low' {low:g}; make high at least low")
-        return self
-
-
-MAX_CALLS_PER_HOUR = 100_000
-"""Simulated arrivals per hour of one number at most (about 28 a second)."""
-
-
-class Traffic(Model):
-    number: str
-    calls_per_hour: list[float] | dict[int, float] | float = Field(
-        description="24 values, {hour: rate}, or one rate for every hour"
-    )
-    weekday_factor: list[float] | None = Field(
-        default=None, description="7 multipliers, Monday first"
-    )
-    handling: Dist = Field(default_factory=Dist)
-    patience: Dist | None = Field(default_factory=lambda: Dist(mean=120))
-    known_callers: float = Field(default=0.3, ge=0, le=1)
-    repeat_callers: float = Field(default=0.1, ge=0, le=1, description="Share calling again")
-    ivr_digits: dict[str, float] = Field(default_factory=dict, description="Digit -> share")
-    entities: dict[str, dict[str, float]] = Field(default_factory=dict)
-
-    _s = field_validator("number", mode="before")(_int_as_text)
-
-    @field_validator("calls_per_hour")
-    @classmethod
-    def _one_day(cls, value: list[float] | dict[int, float] | float) -> Any:
-        rates = value if isinstance(value, list) else \
-            list(value.values()) if isinstance(value, dict) else [value]
-        if any(rate < 0 for rate in rates):
-            raise ValueError(f"rate {min(rates):g} is below 0; give calls per hour, 0 or more")
-        if isinstance(value, list) and len(value) != 24:
-            raise ValueError(f"{len(value)} values; give 24 values, one per hour "
-                             "from 00 to 23 (or a mapping {hour: rate}, or one rate for all)")
-        if isinstance(value, dict):
-            wrong = sorted(h for h in value if not 0 <= h <= 23)
-            if wrong:
-                raise ValueError(f"hour {wrong[0]} is not 0-23; hours are "
-                                 "local, 0 (midnight) to 23")
-        return value
-
-    @field_validator("weekday_factor")
-    @classmethod
-    def _one_week(cls, value: list[float] | None) -> list[float] | None:
-        if value is not None and len(value) != 7:
-            raise ValueError(f"{len(value)} values; give 7 values, Monday first")
-        if value is not None and any(factor < 0 for factor in value):
-            raise ValueError(f"factor {min(value):g} is below 0; give multipliers of 0 or more")
-        return value
-
-    @model_validator(mode="after")
-    def _bounded(self) -> Traffic:
-        # A runaway rate would make `simulate` run for hours instead of refusing at load.
-        rate = self.calls_per_hour
-        rates = rate if isinstance(rate, list) else \
-            list(rate.values()) if isinstance(rate, dict) else [rate]
-        peak = max(rates, default=0.0) * max(self.weekday_factor or [1.0])
-        if peak > MAX_CALLS_PER_HOUR:
-            raise ValueError(f"'calls_per_hour' {peak:g} at the peak (times weekday_factor) is "
-                             f"more than {MAX_CALLS_PER_HOUR} calls per hour; give a real rate")
-        return self
-
-
-class AgentBehaviour(Model):
-    answer_delay: Dist = Field(default_factory=lambda: Dist(kind="fixed", mean=3))
-    no_answer: float = Field(default=0.0, ge=0, le=1, description="Share of rings not answered")
-    breaks_per_day: int = Field(default=0, ge=0)
-    break_minutes: float = Field(default=10, gt=0)
-
-
-class Integration(Model):
-    latency: float = Field(default=0.2, ge=0)
-    failure_rate: float = Field(default=0.0, ge=0, le=1)
-    owner_known: float = Field(default=0.3, ge=0, le=1, description="CRM: share with an owner")
-
-
-class Simulation(Model):
-    start: dt.date = Field(default=dt.date(2026, 11, 23), ge=dt.date(1970, 1, 1),
-                           le=dt.date(9000, 12, 31), description="First simulated day")
-    days: int = Field(default=1, ge=1, le=366)
-    max_calls: int | None = Field(default=None, ge=1, description="Stop arrivals after N calls")
-    traffic: list[Traffic] = Field(default_factory=list)
-    agents: AgentBehaviour = Field(default_factory=AgentBehaviour)
-    webhook: Integration = Field(default_factory=Integration)
-    crm: Integration = Field(default_factory=Integration)
-    customer_answers: float = Field(default=0.8, ge=0, le=1, description="Callbacks answered")
-    voicemail_share: float = Field(default=0.3, ge=0, le=1, description="Leave a message")
-    prompt_seconds: float = Field(default=4, gt=0, description="Length of one prompt")
-
-    _start = field_validator("start", mode="before")(_not_a_number)
-
-
-# --------------------------------------------------------------------------- media / service
-
-
-class Media(Model):
-    """Which media driver carries the RTP (docs/media.md)."""
-
-    driver: Literal["inprocess", "rtpengine"] = Field(
-        default="inprocess",
-        description="inprocess: RTP in switchboard itself; rtpengine: Sipwise rtpengine "
-        "(Debian rtpengine-daemon) carries it, driven over its NG protocol",
-    )
-    rtp_ports: tuple[int, int] = Field(
-        default=(20000, 30000), description="RTP port range (also rtpengine's when started)"
-    )
-    rtpengine: str | None = Field(
-        default=None,
-        description="host:port of a running rtpengine's NG socket (--listen-ng); none: "
-        "switchboard starts its own rtpengine and stops it on exit",
-    )
-    rtpengine_dtmf: str = Field(
-        default="127.0.0.1:0",
-        description="host:port where switchboard listens for rtpengine's DTMF log; a running "
-        "rtpengine's --dtmf-log-dest must name it (port 0: any, for an rtpengine started by "
-        "switchboard)",
-    )
-    rtpengine_threads: int | None = Field(
-        default=None,
-        ge=1,
-        le=64,
-        description="Worker threads of an rtpengine started by switchboard (--num-threads); "
-        "none: rtpengine's default (one per core)",
-    )
-    rtpengine_recording_dir: str | None = Field(
-        default=None,
-        description="A running rtpengine's --recording-dir (pcap method), needed for call "
-        "recordings; an rtpengine started by switchboard records under --data",
-    )
-
-    @field_validator("rtpengine", "rtpengine_dtmf")
-    @classmethod
-    def _host_port(cls, value: str | None) -> str | None:
-        if value is not None:
-            host, sep, port = value.rpartition(":")
-            if not sep or not host or not port.isdigit() or int(port) > 65535:
-                raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:2223)")
-        return value
-
-    @field_validator("rtp_ports")
-    @classmethod
-    def _port_range(cls, value: tuple[int, int]) -> tuple[int, int]:
-        lo, hi = value
-        if not 1024 <= lo < hi <= 65535:
-            raise ValueError(f"rtp_ports {lo}-{hi}: give two ports, 1024 <= first < last <= 65535")
-        return value
-
-
-DigestAlgorithm = Literal["MD5", "SHA-256"]
-
-
-class Sip(Model):
-    """SIP settings of ``switchboard run``."""
-
-    digest_algorithms: list[DigestAlgorithm] = Field(
-        default_factory=lambda: list[DigestAlgorithm](["MD5"]),
-        description="Challenges sent to phones, in order. MD5 alone by default: phones on "
-        "older SIP libraries (libre 1.1, many desk phones) give up when a 401 also names "
-        "SHA-256",
-        min_length=1,
-    )
-    # Overload shedding (docs/sip.md): new out-of-dialog INVITEs beyond these limits get
-    # 503 Service Unavailable with Retry-After; calls in progress are always served.
-    max_calls: int | None = Field(
-        default=None, ge=1,
-        description="Concurrent calls (inbound callers) at most; null: no limit "
-        "(FreeSWITCH max-sessions, Asterisk maxcalls)",
-    )
-    max_calls_per_second: float | None = Field(
-        default=None, gt=0, allow_inf_nan=False,
-        description="New calls accepted per second on average, bursts up to one second's "
-        "worth; null: no limit (FreeSWITCH sessions-per-second)",
-    )
-    max_calls_in_setup: int | None = Field(
-        default=100, ge=1,
-        description="Calls received but not answered and acknowledged yet; more means the "
-        "server is behind; null: no limit",
-    )
-    max_loop_lag: float | None = Field(
-        default=0.25, gt=0, allow_inf_nan=False,
-        description="Seconds the event loop may run late (it is saturated) before new calls "
-        "are refused, for at least a second; null: not watched",
-    )
-    overload_retry_after: int = Field(
-        default=5, ge=1, le=3600,
-        description="Retry-After seconds in the 503 that refuses a call under overload",
-    )
 
 
 class Config(Model):

@@ -1,0 +1,107 @@
+"""The settings of the running service: the ``media:`` and ``sip:`` sections.
+
+Owns ``Media`` (which media driver carries the RTP, and rtpengine's addresses) and ``Sip``
+(digest algorithms and overload shedding of ``switchboard run``).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, field_validator
+
+from switchboard.config.base import Model
+
+
+class Media(Model):
+    """Which media driver carries the RTP (docs/media.md)."""
+
+    driver: Literal["inprocess", "rtpengine"] = Field(
+        default="inprocess",
+        description="inprocess: RTP in switchboard itself; rtpengine: Sipwise rtpengine "
+        "(Debian rtpengine-daemon) carries it, driven over its NG protocol",
+    )
+    rtp_ports: tuple[int, int] = Field(
+        default=(20000, 30000), description="RTP port range (also rtpengine's when started)"
+    )
+    rtpengine: str | None = Field(
+        default=None,
+        description="host:port of a running rtpengine's NG socket (--listen-ng); none: "
+        "switchboard starts its own rtpengine and stops it on exit",
+    )
+    rtpengine_dtmf: str = Field(
+        default="127.0.0.1:0",
+        description="host:port where switchboard listens for rtpengine's DTMF log; a running "
+        "rtpengine's --dtmf-log-dest must name it (port 0: any, for an rtpengine started by "
+        "switchboard)",
+    )
+    rtpengine_threads: int | None = Field(
+        default=None,
+        ge=1,
+        le=64,
+        description="Worker threads of an rtpengine started by switchboard (--num-threads); "
+        "none: rtpengine's default (one per core)",
+    )
+    rtpengine_recording_dir: str | None = Field(
+        default=None,
+        description="A running rtpengine's --recording-dir (pcap method), needed for call "
+        "recordings; an rtpengine started by switchboard records under --data",
+    )
+
+    @field_validator("rtpengine", "rtpengine_dtmf")
+    @classmethod
+    def _host_port(cls, value: str | None) -> str | None:
+        if value is not None:
+            host, sep, port = value.rpartition(":")
+            if not sep or not host or not port.isdigit() or int(port) > 65535:
+                raise ValueError(f"{value!r} is not host:port (for example 127.0.0.1:2223)")
+        return value
+
+    @field_validator("rtp_ports")
+    @classmethod
+    def _port_range(cls, value: tuple[int, int]) -> tuple[int, int]:
+        lo, hi = value
+        if not 1024 <= lo < hi <= 65535:
+            raise ValueError(f"rtp_ports {lo}-{hi}: give two ports, 1024 <= first < last <= 65535")
+        return value
+
+
+DigestAlgorithm = Literal["MD5", "SHA-256"]
+
+
+class Sip(Model):
+    """SIP settings of ``switchboard run``."""
+
+    digest_algorithms: list[DigestAlgorithm] = Field(
+        default_factory=lambda: list[DigestAlgorithm](["MD5"]),
+        description="Challenges sent to phones, in order. MD5 alone by default: phones on "
+        "older SIP libraries (libre 1.1, many desk phones) give up when a 401 also names "
+        "SHA-256",
+        min_length=1,
+    )
+    # Overload shedding (docs/sip.md): new out-of-dialog INVITEs beyond these limits get
+    # 503 Service Unavailable with Retry-After; calls in progress are always served.
+    max_calls: int | None = Field(
+        default=None, ge=1,
+        description="Concurrent calls (inbound callers) at most; null: no limit "
+        "(FreeSWITCH max-sessions, Asterisk maxcalls)",
+    )
+    max_calls_per_second: float | None = Field(
+        default=None, gt=0, allow_inf_nan=False,
+        description="New calls accepted per second on average, bursts up to one second's "
+        "worth; null: no limit (FreeSWITCH sessions-per-second)",
+    )
+    max_calls_in_setup: int | None = Field(
+        default=100, ge=1,
+        description="Calls received but not answered and acknowledged yet; more means the "
+        "server is behind; null: no limit",
+    )
+    max_loop_lag: float | None = Field(
+        default=0.25, gt=0, allow_inf_nan=False,
+        description="Seconds the event loop may run late (it is saturated) before new calls "
+        "are refused, for at least a second; null: not watched",
+    )
+    overload_retry_after: int = Field(
+        default=5, ge=1, le=3600,
+        description="Retry-After seconds in the 503 that refuses a call under overload",
+    )
