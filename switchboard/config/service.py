@@ -105,3 +105,8 @@ class Sip(Model):
         default=5, ge=1, le=3600,
         description="Retry-After seconds in the 503 that refuses a call under overload",
     )
+    max_contacts: int = Field(
+        default=10, ge=1, le=100,
+        description="Phones registered at once per agent account; past it the registration "
+        "closest to expiry is dropped (Asterisk max_contacts with remove_existing)",
+    )

@@ -92,7 +92,8 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
         self.rng = rng
         self.send = send
         self.txl = TransactionLayer()
-        self.registrar = Registrar({a.id for a in config.agents})
+        self.registrar = Registrar({a.id for a in config.agents},
+                                   max_contacts=config.sip.max_contacts)
         # Nonces are HMACs keyed by a fresh secret: a restart invalidates old nonces, and
         # phones simply answer the next challenge. The algorithms come from the config:
         # MD5 alone by default, because older SIP libraries abort on a SHA-256 challenge.

@@ -17,6 +17,7 @@ from switchboard.sip.message import Request, Response
 
 MIN_EXPIRES: Final = 60
 MAX_EXPIRES: Final = 3600
+MAX_CONTACTS: Final = 10  # per account; more phones than a person uses, fewer than a leak
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,10 +45,13 @@ class Registrar:
     """Bindings of the known accounts, with expiry."""
 
     def __init__(self, accounts: set[str], min_expires: int = MIN_EXPIRES,
-                 max_expires: int = MAX_EXPIRES) -> None:
+                 max_expires: int = MAX_EXPIRES, max_contacts: int = MAX_CONTACTS) -> None:
+        if max_contacts < 1:
+            raise ValueError(f"max_contacts must be at least 1, got {max_contacts}")
         self.accounts = accounts
         self.min_expires = min_expires
         self.max_expires = max_expires
+        self.max_contacts = max_contacts
         self._bindings: dict[str, dict[str, Binding]] = {}  # account -> contact URI -> binding
 
     def contacts(self, account: str, now: float) -> list[Binding]:
@@ -106,6 +110,8 @@ class Registrar:
                                              headers=[("Min-Expires", self.min_expires)])
                     return response, []
                 updates.append((str(contact.uri), contact, min(expires, self.max_expires)))
+            if len([u for u in updates if u[2]]) > self.max_contacts:
+                return make_response(request, 403, "Too many contacts", to_tag=to_tag), []
             for uri, contact, expires in updates:
                 old = bindings.get(uri)
                 if old is not None and old.call_id == request.call_id and (
@@ -118,6 +124,22 @@ class Registrar:
                 else:
                     bindings[uri] = Binding(account, contact, now + expires, source, transport,
                                             request.call_id, request.cseq.seq)
+            named = {uri for uri, _, _ in updates}
+            if any(expires for _, _, expires in updates):
+                # The same phone (one Call-ID per boot cycle, §10.2.4) now at another
+                # contact (a new local port or address): its old contact is stale, not a
+                # second phone to ring. Replaced, as FreeSWITCH does.
+                for uri, bound in list(bindings.items()):
+                    if (uri not in named and bound.call_id == request.call_id
+                            and bound.cseq < request.cseq.seq):
+                        del bindings[uri]
+            if len(bindings) > self.max_contacts:
+                # Past the limit the bindings closest to expiring go first (Asterisk's
+                # remove_existing), never one this REGISTER just made.
+                others = sorted((b.expires_at, uri) for uri, b in bindings.items()
+                                if uri not in named)
+                for _, uri in others[:len(bindings) - self.max_contacts]:
+                    del bindings[uri]
         if bindings:
             self._bindings[account] = bindings
         else:

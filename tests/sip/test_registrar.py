@@ -77,3 +77,43 @@ def test_expires_is_capped_at_the_maximum() -> None:
     reg = Registrar({"201"})
     reg.register(register("<sip:201@10.0.0.1>", "999999"), SRC, "UDP", 0.0, "t")
     assert reg.contacts("201", 0.0)[0].expires_at == 3600.0
+
+
+def test_a_phone_at_a_new_contact_replaces_its_old_one() -> None:
+    """A softphone whose local port changed (a NAT rebinding, a restart of its transport)
+    re-registers with the same Call-ID and a new contact: the old contact is stale. Kept,
+    every call would also ring a port nobody listens on, for up to an hour."""
+    reg = Registrar({"201"})
+    reg.register(register("<sip:201@10.0.0.1:5060>", "600"), SRC, "UDP", 0.0, "t")
+    response, changes = reg.register(register("<sip:201@10.0.0.1:5062>", "600", cseq=2), SRC,
+                                     "UDP", 10.0, "t")
+    assert response.status == 200 and changes == []
+    assert [str(b.contact.uri) for b in reg.contacts("201", 10.0)] == ["sip:201@10.0.0.1:5062"]
+    assert response.headers.get_all("Contact") == ("<sip:201@10.0.0.1:5062>;expires=600",)
+
+
+def test_another_phone_of_the_same_account_is_kept() -> None:
+    reg = Registrar({"201"})
+    reg.register(register("<sip:201@10.0.0.1>", "600"), SRC, "UDP", 0.0, "t")
+    reg.register(register("<sip:201@10.0.0.2>", "600", call_id="desk"), SRC, "UDP", 1.0, "t")
+    reg.register(register("<sip:201@10.0.0.1>", "600", cseq=2), SRC, "UDP", 2.0, "t")  # refresh
+    assert {str(b.contact.uri) for b in reg.contacts("201", 3.0)} == {
+        "sip:201@10.0.0.1", "sip:201@10.0.0.2"}
+
+
+def test_contacts_per_account_are_capped_dropping_those_closest_to_expiry() -> None:
+    reg = Registrar({"201"}, max_contacts=3)
+    for n in range(3):
+        reg.register(register(f"<sip:201@10.0.0.{n}>", str(600 + n), call_id=f"p{n}"), SRC,
+                     "UDP", 0.0, "t")
+    response, _ = reg.register(register("<sip:201@10.0.0.9>", "300", call_id="p9"), SRC, "UDP",
+                               0.0, "t")
+    assert response.status == 200
+    # 10.0.0.0 expired soonest (600 s): it goes; the new one stays though it expires sooner.
+    assert sorted(str(b.contact.uri) for b in reg.contacts("201", 1.0)) == [
+        "sip:201@10.0.0.1", "sip:201@10.0.0.2", "sip:201@10.0.0.9"]
+    too_many = ", ".join(f"<sip:201@10.0.1.{n}>" for n in range(4))
+    response, changes = reg.register(register(too_many, "600", call_id="bulk"), SRC, "UDP",
+                                     2.0, "t")
+    assert (response.status, response.reason, changes) == (403, "Too many contacts", [])
+    assert len(reg.contacts("201", 2.0)) == 3
