@@ -6,11 +6,12 @@ failures and BYEs come back as events; ``Bridge`` joins the two legs' RTP in the
 engine. Every action the core asks for runs in order on one worker task, because media
 calls are asynchronous and the order of commands matters (answer before bridge).
 
-The parts of ``SipApp`` that stand alone are mixins in their own modules: who may in
-(``admission``: overload, digest, registrations), outbound legs (``legs``: an agent's
-phones, the trunks), prompts and recordings (``playback``), hold (``hold``) and trunk
-registration (``trunks``). This module keeps the wire, the requests and responses of
-dialogs, and the command worker.
+The parts of ``SipApp`` that stand alone are mixins in their own modules: requests
+received (``requests``: dispatch by method, BYE, INFO), calls in (``inbound``: the
+caller's INVITE up to its answer or refusal), who may in (``admission``: overload, digest,
+registrations), outbound legs (``legs``: an agent's phones, the trunks), prompts and
+recordings (``playback``), hold (``hold``) and trunk registration (``trunks``). This module
+keeps the wire, the responses to our requests, the end of dialogs, and the command worker.
 """
 
 from __future__ import annotations
@@ -20,7 +21,6 @@ import contextlib
 import itertools
 import logging
 import random
-import re
 import secrets
 from collections.abc import Callable
 from pathlib import Path
@@ -39,8 +39,10 @@ from switchboard.runtime.admission import AdmissionMixin
 from switchboard.runtime.dialog import Dialog
 from switchboard.runtime.driver import CoreDriver
 from switchboard.runtime.hold import HoldMixin, Reinvited
+from switchboard.runtime.inbound import InboundMixin
 from switchboard.runtime.legs import Answered, LegsMixin, Redial
 from switchboard.runtime.playback import PlaybackMixin
+from switchboard.runtime.requests import RequestsMixin
 from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistration
 from switchboard.sip.auth import DigestServer
 from switchboard.sip.build import make_request, make_response
@@ -48,13 +50,7 @@ from switchboard.sip.headers import Address, SipError, Uri, Via, is_address, par
 from switchboard.sip.message import Request, Response
 from switchboard.sip.overload import LagMeter, OverloadGuard, OverloadLimits
 from switchboard.sip.registrar import Registrar
-from switchboard.sip.sdp import (
-    SessionDescription,
-    audio_plan,
-    make_offer,
-    negotiate,
-    parse_sdp,
-)
+from switchboard.sip.sdp import SessionDescription, audio_plan
 from switchboard.sip.transaction import (
     AckTimedOut,
     RequestReceived,
@@ -67,15 +63,14 @@ from switchboard.sip.transaction import (
 
 log = logging.getLogger(__name__)
 
-ALLOW = "INVITE, ACK, CANCEL, BYE, OPTIONS, REGISTER, INFO"
-_INFO_DTMF = re.compile(r"^\s*signal\s*=\s*([0-9*#a-d])", re.IGNORECASE | re.MULTILINE)
 _FAILURES: dict[int, e.LegFailure] = {
     486: "busy", 600: "busy", 408: "no_answer", 480: "unavailable", 404: "unavailable",
     410: "unavailable", 603: "rejected",
 }
 
 
-class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
+class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin,
+             LegsMixin):
     """Switchboard on SIP: the transaction layer, registrar, core driver and media."""
 
     def __init__(self, config: Config, media: MediaEngine, host: str, port: int,
@@ -242,183 +237,6 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
 
     def _contact(self, user: str = "switchboard") -> Address:
         return Address(Uri(user=user, host=self.host, port=self.port))
-
-    # ------------------------------------------------------------------ requests
-
-    def _on_request(self, ev: RequestReceived) -> None:
-        req = ev.request
-        method = req.method
-        if method == "ACK":
-            dialog = self.dialogs.get(req.call_id)
-            if (dialog is None or not dialog.inbound or dialog.local_sdp is None
-                    or req.cseq.seq != dialog.invite.cseq.seq
-                    or req.to.tag != dialog.local.tag):
-                # Not the ACK of our 2xx to the call's INVITE (RFC 3261 §13.3.1.4): of a
-                # re-INVITE, or a stray one (a late copy of an error's ACK, an ACK before
-                # we answered). It confirms nothing: the 2xx still waits for its own.
-                return
-            if dialog.state == "bye_after_ack":
-                self._hang_up(dialog)  # hung up while our 2xx waited for this ACK
-            elif dialog.state == "early":
-                dialog.state = "confirmed"
-                self.setting_up.discard(dialog.call_id)  # answered and acknowledged
-            return
-        assert ev.key is not None
-        required = [tag for value in req.headers.get_all("Require") for tag in value.split(",")
-                    if tag.strip()] if method != "CANCEL" else []
-        if required:  # we support no SIP extension a request may require (RFC 3261 §8.2.2.3)
-            self._answer(ev, 420, headers=[("Unsupported", ", ".join(t.strip() for t in required))])
-            return
-        if method == "REGISTER":
-            self._on_register(ev)
-        elif method == "INVITE":
-            self._on_invite(ev)
-        elif method == "CANCEL":
-            self._on_cancel(ev)
-        elif method == "BYE":
-            self._on_bye(ev)
-        elif method == "OPTIONS":
-            self._answer(ev, 200, headers=[("Allow", ALLOW)])
-        elif method == "INFO":
-            self._on_info(ev)
-        else:
-            self._answer(ev, 405 if req.is_known_method else 501, headers=[("Allow", ALLOW)])
-
-    def _answer(self, ev: RequestReceived, status: int, to_tag: str | None = None,
-                headers: list[tuple[str, object]] | None = None) -> None:
-        assert ev.key is not None
-        response = make_response(ev.request, status, to_tag=to_tag or self._new_tag(),
-                                 headers=headers or [])
-        self.txl.send_response(ev.key, response, self.loop.time())
-
-    def _on_invite(self, ev: RequestReceived) -> None:
-        req = ev.request
-        existing = self.dialogs.get(req.call_id)
-        if existing is not None:  # a re-INVITE (hold / unhold): never shed
-            if self._in_dialog_ok(ev, existing):
-                self._on_reinvite(ev, existing)
-            return
-        if req.to.tag is not None:
-            # A re-INVITE of a dialog we do not have (it ended, or was never ours) is no new
-            # call: 481 (RFC 3261 §12.2.2).
-            self._answer(ev, 481)
-            return
-        if self.draining:
-            self._answer(ev, 503, headers=[("Retry-After", 30)])
-            return
-        if ev.source[0] not in self.trusted:
-            # Not a trunk's address: only an agent who proves who they are may call in, or
-            # a trunk with inbound_auth that answers the challenge with its credentials.
-            caller = req.from_.uri.user or ""
-            if caller in self.passwords:
-                if not self._authorized(ev, caller):
-                    return
-            elif not self._trunk_authorized(ev):
-                return
-        if ev.source[0] not in self.trusted and self._shed(ev):  # (trunks: in _admit)
-            return  # overloaded: 503 + Retry-After, after the source check
-        try:
-            offer = parse_sdp(req.body) if req.body else None
-        except SipError:
-            self._answer(ev, 400)
-            return
-        if offer is not None:
-            try:  # no common codec: 488 now, before the core counts a call (or rings anyone)
-                negotiate(offer, local_ip=self.host, local_port=9)
-            except SipError:
-                self._answer(ev, 488)
-                return
-        contact = req.contacts[0].uri if req.contacts else req.from_.uri  # 400 if malformed
-        tag = self._new_tag()
-        dialog = Dialog(req.call_id, req.call_id, req.to.with_tag(tag), req.from_, contact,
-                        ev.source, ev.transport, req, True, server_key=ev.key, offer=offer,
-                        remote_cseq=req.cseq.seq,
-                        route=tuple(req.headers.get_all("Record-Route")))
-        self.dialogs[req.call_id] = dialog
-        self.channels[dialog.channel] = dialog
-        self.setting_up.add(req.call_id)
-        self.driver.feed(e.CallArrived(req.call_id, req.uri.user or "", req.from_.uri.user or ""))
-
-    def _on_cancel(self, ev: RequestReceived) -> None:
-        dialog = self.dialogs.get(ev.request.call_id)
-        # RFC 3261 §9.2: 481 when no INVITE matches; 200 when one does, even one already
-        # answered (the CANCEL then changes nothing: the caller ACKs our 2xx, then sends BYE).
-        known = dialog is not None and dialog.inbound
-        self._answer(ev, 200 if known or ev.cancels is not None else 481)
-        if (dialog is None or not dialog.inbound or dialog.state != "early"
-                or ev.cancels is None or ev.cancels != dialog.server_key):
-            return
-        dialog.state = "ended"
-        assert dialog.server_key is not None
-        terminated = make_response(dialog.invite, 487, to_tag=dialog.local.tag)
-        self.txl.send_response(dialog.server_key, terminated, self.loop.time())
-        self._forget(dialog)
-        self.driver.feed(e.CallerHungUp(dialog.channel))
-
-    def _in_dialog_ok(self, ev: RequestReceived, dialog: Dialog) -> bool:
-        """A request within ``dialog`` (RFC 3261 §12.2.2): its tags name this dialog (else
-        481; an INVITE with no To tag reusing the Call-ID is a merged request: 482), and its
-        CSeq does not go back (else 500). Answers the refusal itself."""
-        req = ev.request
-        if req.to.tag != dialog.local.tag or req.from_.tag != dialog.remote.tag:
-            self._answer(ev, 482 if req.method == "INVITE" and req.to.tag is None else 481)
-            return False
-        seq = req.cseq.seq
-        if dialog.remote_cseq is not None and seq < dialog.remote_cseq:
-            self._answer(ev, 500, to_tag=dialog.local.tag)
-            return False
-        dialog.remote_cseq = seq
-        return True
-
-    def _on_bye(self, ev: RequestReceived) -> None:
-        dialog = self.dialogs.get(ev.request.call_id)
-        if dialog is None:
-            self._answer(ev, 481)
-            return
-        if not self._in_dialog_ok(ev, dialog):
-            return
-        self._answer(ev, 200, to_tag=dialog.local.tag)
-        if dialog.state == "ended":
-            return  # we hung up at the same moment: our BYE ends it
-        pending = self.txl.servers.get(dialog.server_key or "")
-        if dialog.inbound and pending is not None and pending.state == "proceeding":
-            # A BYE on the early dialog (after our 180) ends the INVITE too: 487 (§15.1.2).
-            assert dialog.server_key is not None
-            self.txl.send_response(dialog.server_key, make_response(
-                dialog.invite, 487, to_tag=dialog.local.tag), self.loop.time())
-        dialog.state = "ended"
-        self._forget(dialog)
-        self.driver.feed(e.CallerHungUp(dialog.channel) if dialog.inbound
-                         else e.LegHungUp(dialog.channel))
-
-    def _on_info(self, ev: RequestReceived) -> None:
-        """In-dialog INFO: a key pressed, sent as SIP INFO instead of RFC 4733 events
-        (``application/dtmf-relay``: ``Signal=5``; ``application/dtmf``: ``5``)."""
-        req = ev.request
-        dialog = self.dialogs.get(req.call_id)
-        if dialog is None:
-            self._answer(ev, 481)
-            return
-        if not self._in_dialog_ok(ev, dialog):
-            return
-        body = req.body.decode("utf-8", "replace")
-        kind = req.content_type
-        digit: str | None = None
-        if kind == "application/dtmf-relay":
-            found = _INFO_DTMF.search(body)
-            digit = found.group(1).upper() if found else None
-        elif kind == "application/dtmf":
-            text = body.strip()
-            digit = text.upper() if len(text) == 1 and text in "0123456789*#ABCDabcd" else None
-        elif not req.body:
-            self._answer(ev, 200, to_tag=dialog.local.tag)  # an empty INFO: a keep-alive
-            return
-        if digit is None:
-            self._answer(ev, 415, to_tag=dialog.local.tag,
-                         headers=[("Accept", "application/dtmf-relay, application/dtmf")])
-            return
-        self._answer(ev, 200, to_tag=dialog.local.tag)
-        self.driver.feed(e.DigitsReceived(dialog.channel, digit))
 
     # ------------------------------------------------------------------ responses
 
@@ -625,44 +443,6 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
         elif isinstance(cmd, Redial):
             await self._redial(cmd.dialog)
 
-    async def _answer_call(self, call_id: str) -> None:
-        dialog = self.channels.get(call_id)
-        if (dialog is None or dialog.state != "early" or dialog.server_key is None
-                or dialog.local_sdp is not None):
-            # Gone, or answered already: an Answer of an earlier call on this Call-ID (the
-            # caller dialled again with it while that one was answered) must not allocate
-            # the media twice nor send a second 2xx on a transaction that has its own.
-            return
-        media = await self._allocate(call_id, call_id)
-        if dialog.state != "early":  # the caller left while the engine answered (rtpengine)
-            if media is not None:  # its release ran before there was anything to release
-                await self.media.release(call_id)
-            return
-        if media is None:
-            # No media for the caller (RTP ports or file descriptors exhausted, rtpengine not
-            # answering): refuse the call as a server that cannot serve it now, and let the
-            # core see a caller who left (the missed-call ledger keeps the number).
-            self._reject(c.Reject(call_id, 503, "Service Unavailable"))
-            self.driver.feed(e.CallerHungUp(call_id))
-            return
-        ip, port = media
-        if dialog.offer is None:
-            sdp = make_offer(local_ip=ip, local_port=port)
-        else:
-            try:
-                sdp = negotiate(dialog.offer, local_ip=ip, local_port=port)
-            except SipError:
-                self._reject(c.Reject(call_id, 488, "Not Acceptable Here"))
-                self.driver.feed(e.CallerHungUp(call_id))
-                return
-            await self._set_remote(call_id, sdp, dialog.offer)
-        dialog.local_sdp = sdp
-        ok = make_response(dialog.invite, 200, to_tag=dialog.local.tag,
-                           headers=[("Contact", self._contact()),
-                                    ("Content-Type", "application/sdp")],
-                           body=sdp.serialize(), copy_record_route=True)
-        self.txl.send_response(dialog.server_key, ok, self.loop.time())
-
     async def _allocate(self, channel: str, call: str | None) -> tuple[str, int] | None:
         """Media for a channel, or None (logged) when the engine cannot give any."""
         releasing = self.releasing.get(channel)
@@ -686,26 +466,6 @@ class SipApp(AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin, LegsMixin):
             te = plan.telephone_event.payload_type if plan.telephone_event else None
             await self.media.set_remote(channel, plan.remote_ip, plan.remote_port,
                                         plan.codec.payload_type, telephone_event_pt=te)
-
-    def _reject(self, cmd: c.Reject) -> None:
-        dialog = self.channels.get(cmd.call_id)
-        if dialog is None or dialog.server_key is None or dialog.state != "early":
-            return
-        dialog.state = "ended"
-        response = make_response(dialog.invite, cmd.code, cmd.reason, to_tag=dialog.local.tag)
-        self.txl.send_response(dialog.server_key, response, self.loop.time())
-        self._forget(dialog)
-
-    def _ringback(self, call_id: str | None) -> None:
-        """180 Ringing to a caller not answered yet while we ring for them (ring steps)."""
-        dialog = self.channels.get(call_id or "")
-        if (dialog is None or not dialog.inbound or dialog.state != "early"
-                or dialog.local_sdp is not None or dialog.ringing or dialog.server_key is None):
-            return
-        dialog.ringing = True
-        ringing = make_response(dialog.invite, 180, to_tag=dialog.local.tag,
-                                headers=[("Contact", self._contact())], copy_record_route=True)
-        self.txl.send_response(dialog.server_key, ringing, self.loop.time())
 
     def _hangup(self, channel: str) -> None:
         dialog = self.channels.get(channel)
