@@ -105,6 +105,21 @@ class Sip(Model):
         default=5, ge=1, le=3600,
         description="Retry-After seconds in the 503 that refuses a call under overload",
     )
+    tcp_max_connections: int = Field(
+        default=512, ge=1, le=100_000,
+        description="SIP/TCP connections at once; more are closed as they come (Kamailio "
+        "tcp_max_connections)",
+    )
+    tcp_max_silent: int = Field(
+        default=100, ge=1, le=100_000,
+        description="Accepted SIP/TCP connections that have not sent a SIP message yet "
+        "(Asterisk tcpauthlimit)",
+    )
+    tcp_silent_timeout: float = Field(
+        default=30.0, gt=0, le=3600, allow_inf_nan=False,
+        description="Seconds an accepted SIP/TCP connection has to send its first SIP message "
+        "(Asterisk tcpauthtimeout)",
+    )
     max_contacts: int = Field(
         default=10, ge=1, le=100,
         description="Phones registered at once per agent account; past it the registration "

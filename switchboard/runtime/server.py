@@ -67,19 +67,57 @@ class _SipUdp(asyncio.DatagramProtocol):
 
 
 class _SipTcp:
-    """TCP connections, both accepted and opened by us, keyed by the peer's address."""
+    """TCP connections, both accepted and opened by us, keyed by the peer's address.
 
-    def __init__(self) -> None:
+    Bounded, as Asterisk's tcpauthlimit/tcpauthtimeout and Kamailio's tcp_max_connections
+    bound theirs, so that idle or slow connections cannot take the file descriptors the
+    calls' media needs: at most ``max_connections`` in all; an accepted connection is
+    *silent* until it delivers its first SIP message (keep-alives do not count), at most
+    ``max_silent`` are, and each gets ``silent_timeout`` seconds; a peer that does not read
+    what we send is dropped once ``max_unsent`` bytes wait for it.
+    """
+
+    def __init__(self, max_connections: int = 512, max_silent: int = 100,
+                 silent_timeout: float = 30.0, max_unsent: int = 1 << 20) -> None:
         self.app: SipApp | None = None
         self.writers: dict[tuple[str, int], asyncio.StreamWriter] = {}
         self.tasks: set[asyncio.Task[None]] = set()
         # Messages for peers whose connection is being opened, in order: a CANCEL sent while
         # its INVITE's connection is still opening must follow it on that connection.
         self.connecting: dict[tuple[str, int], list[bytes]] = {}
+        self.max_connections = max_connections
+        self.max_silent = max_silent
+        self.silent_timeout = silent_timeout
+        self.max_unsent = max_unsent
+        self.silent: set[tuple[str, int]] = set()
+        self.refused = 0  # connections closed at once: over a limit
 
     async def accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        peer = writer.get_extra_info("peername")
-        await self._serve((peer[0], peer[1]), reader, writer)
+        peername = writer.get_extra_info("peername")
+        peer = (peername[0], peername[1])
+        if (len(self.writers) + len(self.connecting) >= self.max_connections
+                or len(self.silent) >= self.max_silent):
+            self.refused += 1
+            if self.refused == 1 or self.refused % 1000 == 0:
+                log.warning("SIP/TCP: %d connections refused (limits: %d connections, %d "
+                            "without a first message)", self.refused, self.max_connections,
+                            self.max_silent)
+            writer.close()
+            return
+        self.silent.add(peer)
+        timer = asyncio.get_running_loop().call_later(
+            self.silent_timeout, self._silent_too_long, peer, writer)
+        try:
+            await self._serve(peer, reader, writer)
+        finally:
+            timer.cancel()
+            self.silent.discard(peer)
+
+    def _silent_too_long(self, peer: tuple[str, int], writer: asyncio.StreamWriter) -> None:
+        if peer in self.silent:
+            log.info("closing SIP/TCP from %s: no SIP message in %g s", peer,
+                     self.silent_timeout)
+            writer.close()
 
     async def _serve(self, peer: tuple[str, int], reader: asyncio.StreamReader,
                      writer: asyncio.StreamWriter) -> None:
@@ -90,7 +128,9 @@ class _SipTcp:
                 for frame in framer.feed(data):
                     if frame == KEEPALIVE:
                         writer.write(b"\r\n")  # RFC 5626 pong
-                    elif self.app is not None:
+                        continue
+                    self.silent.discard(peer)
+                    if self.app is not None:
                         self.app.datagram_received(frame, peer, "TCP")
         except SipParseError as err:
             log.info("closing SIP/TCP from %s: %s", peer, err)  # cannot resynchronise
@@ -104,6 +144,11 @@ class _SipTcp:
     def send(self, data: bytes, peer: tuple[str, int]) -> None:
         writer = self.writers.get(peer)
         if writer is not None and not writer.is_closing():
+            if writer.transport.get_write_buffer_size() + len(data) > self.max_unsent:
+                log.info("closing SIP/TCP to %s: it does not read (%d bytes unsent)", peer,
+                         writer.transport.get_write_buffer_size())
+                writer.close()  # its transactions time out, as on a lost connection
+                return
             writer.write(data)
             return
         waiting = self.connecting.get(peer)
@@ -180,7 +225,8 @@ async def serve(config: Config, host: str, sip_port: int, seed: int | None = Non
     except OSError as err:
         raise StartupError(f"cannot listen for SIP on {host}:{sip_port} (UDP): "
                            f"{err.strerror or err}") from err
-    tcp = _SipTcp()
+    sip = config.sip
+    tcp = _SipTcp(sip.tcp_max_connections, sip.tcp_max_silent, sip.tcp_silent_timeout)
     try:
         tcp_server = await asyncio.start_server(tcp.accepted, host, sip_port)
     except OSError as err:
