@@ -51,7 +51,7 @@ def run(
         raise typer.Exit(1) from None
     for warning in warnings:
         typer.echo(f"warning: {warning}", err=True)
-    typer.echo(f"switchboard: {path} on sip:{host}:{sip_port} (UDP)")
+    typer.echo(f"switchboard: {path} on sip:{host}:{sip_port} (UDP and TCP)")
     for agent in cfg.agents:
         secret = f" password {agent.password}" if agent.password else ""
         typer.echo(f"  agent {agent.id}: register sip:{agent.id}@{host}:{sip_port}{secret}")

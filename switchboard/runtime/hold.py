@@ -4,7 +4,8 @@ The re-INVITE is answered at once (``sdp.renegotiate``: recvonly / inactive / se
 the same address); the media follow on the command worker, in order with the core's
 commands: while either party of a bridged pair holds, the bridge is undone and the party
 not holding hears the queue's music (or ``music_on_hold``); once neither holds, the music
-stops and the bridge is made again. The core is not told (call records show no hold time).
+stops and the bridge is made again. The core hears ``CallHeld`` when a hold begins and
+ends, and adds the time to ``CallFinished.hold`` (talk still includes it, as billsec).
 """
 
 from __future__ import annotations
