@@ -14,6 +14,7 @@ Bad input from a peer raises ``RtpError``; misuse of this API raises ``ValueErro
 from __future__ import annotations
 
 import struct
+from collections import deque
 from dataclasses import dataclass
 from typing import NamedTuple
 
@@ -297,22 +298,26 @@ class DtmfDetector:
     the next event or later audio arrives, or at ``flush()``. A long event sent in segments
     (RFC 4733 section 2.5.1.3) counts once.
 
-    For each of its last ``sources`` SSRCs the detector remembers only the timestamp of the
-    latest event it finished: a telephone-event packet at that timestamp or up to 2^20 before
-    it (modulo 2^32: timestamps wrap) is a retransmission or a late packet of an event
-    already reported, however many events ago, and is ignored. An SSRC not remembered (a
-    restarted stream) starts fresh, and so does a stream whose timestamps jumped back further.
+    For each of its last ``sources`` SSRCs the detector remembers the timestamps of the last
+    ``memory`` events (and segments) it finished: a telephone-event packet with one of them
+    is a retransmission or a late packet of an event already reported, and is ignored. Only
+    the very timestamp counts, not an order: some sources start a key's timestamps, and
+    sequence numbers, below the previous key's (SIPp's ``play_dtmf`` does, on one SSRC), so
+    "earlier" cannot tell a late packet from a new key. A packet late by more than
+    ``memory`` key presses would count again; RTP is not delivered that late. An SSRC not
+    remembered (a restarted stream) starts fresh.
     """
 
-    def __init__(self, payload_type: int, *, sources: int = 4) -> None:
+    def __init__(self, payload_type: int, *, sources: int = 4, memory: int = 32) -> None:
         _check_range("telephone-event payload type", payload_type, 0x7F)
-        if sources < 1:
-            raise ValueError(f"sources must be positive, got {sources}")
+        if sources < 1 or memory < 1:
+            raise ValueError(f"sources and memory must be positive, got {sources}, {memory}")
         self.payload_type = payload_type
         self._tone: _Tone | None = None
-        # SSRC -> start of its latest finished event (or segment); oldest SSRC first.
-        self._finished: dict[int, int] = {}
+        # SSRC -> starts of its latest finished events (and segments); oldest SSRC first.
+        self._finished: dict[int, deque[int]] = {}
         self._sources = sources
+        self._memory = memory
 
     @property
     def pending(self) -> bool:
@@ -337,7 +342,7 @@ class DtmfDetector:
             return []  # no event open, another source, or audio from before the event
         event = TelephoneEvent.parse(payload)
         finished = self._finished.get(ssrc)
-        if finished is not None and _is_late(timestamp, finished):
+        if finished is not None and timestamp in finished:
             return []  # a retransmission or a late packet of an event already reported
         found: list[DtmfDetected] = []
         if tone is not None and (tone.ssrc, tone.timestamp) != (ssrc, timestamp):
@@ -387,8 +392,11 @@ class DtmfDetector:
 
     def _remember(self, ssrc: int, timestamp: int) -> None:
         finished = self._finished
-        finished.pop(ssrc, None)  # re-inserted last: the most recent SSRC
-        finished[ssrc] = timestamp
+        done = finished.pop(ssrc, None)  # re-inserted last: the most recent SSRC
+        if done is None:
+            done = deque(maxlen=self._memory)
+        done.append(timestamp)
+        finished[ssrc] = done
         if len(finished) > self._sources:
             del finished[next(iter(finished))]
 
