@@ -67,14 +67,29 @@ class CallbackManager:
 
     def call_started(self, call: Call, now: float) -> None:
         """An inbound call arrived: its number is on the line until ``call_ended``. A job
-        waiting in a queue for that number is not given an agent meanwhile (dispatch)."""
+        waiting in a queue for that number is not given an agent meanwhile (dispatch); one
+        ringing an agent stops ringing and waits too."""
         number = call.caller
         if not number:
             return
         self.on_line[number] = self.on_line.get(number, 0) + 1
         job = self.jobs.get(number)
-        if job is not None and job.phase == "waiting" and number not in self.held:
+        if job is not None and job.phase in ("waiting", "ringing_agent") and (
+                number not in self.held):
             self.held.add(number)
+            entry = job.entry
+            if job.phase == "ringing_agent" and entry is not None:
+                # Answering, the agent would dial someone who is calling us: stop their ring.
+                # Not the agent's doing, so no rest and not a try of this round.
+                legs, entry.legs = entry.legs, []
+                if entry.ring_timer is not None:
+                    entry.ring_timer.cancel()
+                    entry.ring_timer = None
+                sb_legs = self.sb.legs
+                entry.tried.difference_update(
+                    sb_legs[lid].agent_id for lid in legs if lid in sb_legs)
+                self.sb.cancel_legs(legs, now)
+                job.phase = "waiting"
             self.sb.decide(f"callback:{number}", now, "callback",
                            f"held: {number} is on the line with us")
 
