@@ -127,11 +127,13 @@ def erlang_a(
 
     The chain (n callers in the system; births ``rate``; deaths ``min(n, c)/handle +
     max(n - c, 0)/patience``) is summed in log space and truncated where the remaining
-    states are negligible. ``mean_patience=math.inf`` is Erlang C.
+    states are negligible. ``mean_patience=math.inf`` is Erlang C; ``0`` (callers who
+    hang up at once when nobody is free, as ``patience: {kind: fixed, mean: 0}``) is the
+    limit of ever shorter patience: Erlang B's loss system.
     """
     _check_rates(rate, mean_handle)
-    if not mean_patience > 0:
-        raise ValueError(f"mean_patience must be > 0, got {mean_patience!r}")
+    if not mean_patience >= 0:
+        raise ValueError(f"mean_patience must be >= 0, got {mean_patience!r}")
     if agents < 0:
         raise ValueError(f"agents must be >= 0, got {agents!r}")
     if target < 0:
@@ -140,6 +142,8 @@ def erlang_a(
         return ErlangA(p_wait=0.0, p_abandon=0.0, mean_wait=0.0, service_level=1.0, occupancy=0.0)
     if math.isinf(mean_patience):
         return _erlang_a_as_c(rate, mean_handle, agents, target)
+    if mean_patience == 0:
+        return _erlang_a_as_b(rate, mean_handle, agents)
 
     mu = 1.0 / mean_handle
     theta = 1.0 / mean_patience
@@ -214,6 +218,19 @@ def _answered_within(rate: float, serving: float, theta: float, p_full: float, t
     odd = math.fsum(integrand((2 * j - 1) * h) for j in range(1, panels // 2 + 1))
     even = math.fsum(integrand(2 * j * h) for j in range(1, panels // 2))
     return h / 3 * (integrand(0.0) + 4 * odd + 2 * even + integrand(t))
+
+
+def _erlang_a_as_b(rate: float, mean_handle: float, agents: int) -> ErlangA:
+    """No patience: a caller is answered at once (in time) or lost at once (M/M/c/c)."""
+    traffic = rate * mean_handle
+    blocked = erlang_b(traffic, agents)
+    return ErlangA(
+        p_wait=blocked,
+        p_abandon=blocked,
+        mean_wait=0.0,
+        service_level=1.0 - blocked,
+        occupancy=traffic * (1.0 - blocked) / agents if agents else 0.0,
+    )
 
 
 def _erlang_a_as_c(rate: float, mean_handle: float, agents: int, target: float) -> ErlangA:

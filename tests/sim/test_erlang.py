@@ -243,7 +243,7 @@ def test_erlang_a_no_agents_and_no_calls() -> None:
     assert nobody.service_level == 0.0
     assert erlang_a(0, 180, 60, 3).service_level == 1.0
     with pytest.raises(ValueError):
-        erlang_a(0.01, 180, 0, 3)
+        erlang_a(0.01, 180, -1, 3)
 
 
 def test_erlang_a_large_centre_is_fast_and_sane() -> None:
