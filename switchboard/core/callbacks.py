@@ -23,6 +23,11 @@ if TYPE_CHECKING:
 RETRY_CUSTOMER = 60.0  # seconds before dialing a customer again who did not answer
 
 
+def dialable(number: str) -> bool:
+    """Whether a caller can be called back: a withheld number (``anonymous``) has no digit."""
+    return any(ch.isdigit() for ch in number)
+
+
 class CallbackManager:
     def __init__(self, sb: Switchboard) -> None:
         self.sb = sb
@@ -34,8 +39,9 @@ class CallbackManager:
 
     def request(self, number: str, queue: str, now: float, joined: float, priority: int,
                 reason: str, dialed: str, at: float | None = None) -> CallbackJob | None:
-        """Create a callback job, unless one is already pending for the number (B4)."""
-        if not number or number in self.jobs:
+        """Create a callback job, unless one is already pending for the number (B4) or
+        there is no number to call."""
+        if not dialable(number) or number in self.jobs:
             return None
         sb = self.sb
         start = at if at is not None and at > now else now
@@ -155,7 +161,9 @@ class CallbackManager:
             sb.out.append(c.OfferSlots(ev.request_id, tuple(offer)))
             return
         if self.request(number, queue, now, at, 0, "requested", "", at) is None:
-            sb.decide(channel, now, "callback", "a callback is already pending for this number")
+            why = "a callback is already pending for this number" if dialable(number) else (
+                "no number to call back")
+            sb.decide(channel, now, "callback", why)
 
     def cancel_for(self, number: str, now: float, why: str) -> None:
         job = self.jobs.get(number)

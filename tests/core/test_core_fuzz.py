@@ -350,6 +350,7 @@ class World:
                 number = cmd.legs[0].address
             known = self.job_numbers.setdefault(cmd.job_id, number)
             assert known == number, f"{cmd}: job {cmd.job_id} was for {known}"
+            assert any(ch.isdigit() for ch in number), f"{cmd}: calls back no number"
             on_line = [call.id for call in self.calls.values() if call.caller == number]
             assert not on_line, f"{cmd}: calls {number} back while they call us ({on_line})"
         assert cmd.legs, f"{cmd}: rings no leg"
@@ -758,3 +759,26 @@ def test_a_held_callback_is_cancelled_when_the_customers_call_is_answered() -> N
     assert one(c.CallbackFinished, out).outcome == "cancelled"
     assert not d.sb.callbacks.jobs
     assert d.sb.agents["201"].state == "idle"
+
+
+def test_a_withheld_number_is_not_called_back() -> None:
+    """Found by the fuzz: a missed call from ``anonymous`` (a caller who hides the number)
+    became an auto-callback; an agent was rung for it, answered and heard the core dial
+    'anonymous' over the trunk, again every minute until the job gave up."""
+    d = Driver(config("""
+        numbers: [{number: "100", scheme: main}]
+        agents: [{id: "201"}]
+        schemes: {main: {rules: [{name: all, steps: [{queue: {name: sales}}]}]}}
+        queues: {sales: {members: [{agent: "201"}], wrapup: 0}}
+        missed: {auto_callback: true}
+    """))
+    d.send(e.AgentStatusChanged("201", "break"))
+    d.arrive("c1", caller="anonymous")
+    out = d.send(e.CallerHungUp("c1"))
+    assert one(c.CallFinished, out).outcome == "missed"
+    assert not d.sb.callbacks.jobs
+    out = d.send(e.AgentStatusChanged("201", "available"))
+    assert of(c.Ring, out) == []
+    out = d.send(e.CallbackRequested(1, "anonymous"))
+    assert of(c.Ring, out) == [] and not d.sb.callbacks.jobs
+    assert "no number to call back" in one(c.Decision, out).summary
