@@ -532,6 +532,9 @@ class KpiCollector:
         grid = self._grid
         agents_on = [[0.0] * 24 for _ in range(7)]
         by_mobile = [[0.0] * 24 for _ in range(7)]
+        # The hour slots of each weekday and local hour: one a day, but a DST change skips
+        # a local hour or repeats it, and figures are per real hour.
+        slots = [[0] * 24 for _ in range(7)]
         # A duty person is seen only when rung: the days an hour wanted nobody say nothing
         # about who was on duty then, so the mean is over the days it wanted someone.
         duty_days = [[0] * 24 for _ in range(7)]
@@ -539,14 +542,21 @@ class KpiCollector:
             d, h = grid.weekday[i], grid.hour[i]
             agents_on[d][h] += available_slot[i] / 3600
             by_mobile[d][h] += mobile_slot[i]
+            slots[d][h] += 1
             duty_days[d][h] += bool(self._wanting_slot[i] or mobile_slot[i])
+
+        def per_day(counts: list[list[int]]) -> list[list[float]]:
+            """Counts scaled to one slot per observed day (staffing_advice divides by days)."""
+            return [[count * days[d] / slots[d][h] if slots[d][h] else 0.0
+                     for h, count in enumerate(row)] for d, row in enumerate(counts)]
+
         advice = erlang.staffing_advice(
-            self.heat_calls, mean_handle, STAFFING_TARGET, self._sl_target(),
-            self._mean_patience(), days, wanting=self.heat_wanting,
+            per_day(self.heat_calls), mean_handle, STAFFING_TARGET, self._sl_target(),
+            self._mean_patience(), days, wanting=per_day(self.heat_wanting),
         )
         rows: list[dict[str, object]] = []
         for row in advice:
-            d, h, seen = row.weekday, row.hour, days[row.weekday]
+            d, h, seen = row.weekday, row.hour, slots[row.weekday][row.hour]
             on = agents_on[d][h] / seen if seen else 0.0
             mobile = by_mobile[d][h] / duty_days[d][h] if duty_days[d][h] else 0.0
             rows.append({

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from typing import Any
 
 import pytest
@@ -9,6 +10,7 @@ import pytest
 from switchboard.config.model import Config
 from switchboard.sim.erlang import agents_needed, erlang_a, erlang_b
 from switchboard.sim.simulator import run_simulation
+from switchboard.sim.traffic import hour_grid
 
 
 def one_queue(**traffic: Any) -> Config:
@@ -45,3 +47,35 @@ def test_erlang_a_without_patience_is_erlang_b() -> None:
     near = erlang_a(rate, handle, 0.01, agents, 20)
     assert near.service_level == pytest.approx(got.service_level, abs=1e-3)
     assert agents_needed(rate, handle, 0.8, 20, 0) <= agents_needed(rate, handle, 0.8, 20, 60)
+
+
+def dst_weekend(start: str) -> Config:
+    """Two agents on all the time, a call every 3 minutes at night, Kyiv time."""
+    return Config.model_validate({
+        "timezone": "Europe/Kyiv",
+        "numbers": [{"number": "100", "scheme": "s"}],
+        "agents": [{"id": "201"}, {"id": "202"}],
+        "schemes": {"s": {"rules": [{"name": "all", "steps": [{"queue": "q"}]}]}},
+        "queues": {"q": {"members": ["201", "202"]}},
+        "simulation": {"start": start, "days": 2, "traffic": [{
+            "number": "100", "calls_per_hour": {2: 20, 3: 20, 4: 20},
+            "handling": {"kind": "fixed", "mean": 60}, "repeat_callers": 0}]},
+    })
+
+
+@pytest.mark.parametrize("start", ["2026-10-24", "2026-03-28"])
+def test_staffing_over_a_dst_change(start: str) -> None:
+    """On Sunday 25 Oct 2026 Kyiv's 03:00-04:00 comes twice, on 29 Mar it never comes.
+    Staffing summed both 03:00 slots and divided by the one Sunday: 4 agents on of 2, and
+    twice the calls per hour; each (weekday, hour) is now averaged over its real slots."""
+    config = dst_weekend(start)
+    k = run_simulation(config, 5).kpis
+    grid = hour_grid(config, 2)
+    slots = Counter((grid.weekday[i], grid.hour[i]) for i in range(grid.hours))
+    assert slots[6, 3] == (2 if start == "2026-10-24" else 0)  # the premise
+    for row in k["staffing"]:
+        assert row["agents_on"] == pytest.approx(2.0 if slots[row["weekday"], row["hour"]]
+                                                 else 0.0)
+    # calls_per_hour is a rate per real hour: times the slots, it gives back every call.
+    assert sum(row["calls_per_hour"] * slots[row["weekday"], row["hour"]]
+               for row in k["staffing"]) == pytest.approx(k["calls"])
