@@ -2,15 +2,19 @@
 
 ``CoreMachine`` drives one ``Switchboard`` over a rich config (two numbers with channel
 limits, three queues sharing agents, an IVR, ring chains with a mobile, a CRM lookup and a
-routing webhook, voicemail, auto-callbacks, a VIP mask, a black list, an agent with a
-shift). ``World`` plays what the SIP runtime does with the commands: it keeps the channels
-the core opened (calls answered or refused, legs rung, cancelled, answered, bridged, hung
-up), the prompts playing, the lookups asked, and reports only what could really happen
-(a leg answers only if it rings, a prompt ends only if it plays). Hypothesis mixes the
-world's moves with time; after every step the core and the world must agree on every
-channel, no agent may be in two calls, no caller queued twice, every call finished once
-and nothing said about it afterwards, the lost ledger must follow the calls' outcomes. At
-the end everyone hangs up, time runs past every timer and nothing may be left.
+routing webhook, voicemail, auto-callbacks and callback slots, a VIP mask, a black list, an
+agent with a shift). Callers come from a small pool (one number in two formats, a withheld
+one), so customers call again, also while being called back, and Call-IDs come again.
+``World`` plays what the SIP runtime does with the commands: it keeps the channels the core
+opened (calls answered or refused, legs rung, cancelled, answered, bridged, hung up), the
+prompts playing, the lookups asked, and reports only what could really happen (a leg
+answers only if it rings, a prompt ends only if it plays). Hypothesis mixes the world's
+moves with time; after every step the core and the world must agree on every channel, no
+agent may be in two calls or rung when they cannot take one, no free agent may idle while a
+caller of their queue waits, no caller is queued twice or called back while calling us,
+every call is finished once and nothing is said about it afterwards, and the lost ledger
+follows the calls' outcomes. At the end everyone hangs up, time runs past every timer and
+nothing may be left.
 """
 
 from __future__ import annotations
@@ -44,6 +48,7 @@ CONFIG = config("""
       - {id: "204", ring_timeout: 5, retry: 2}
     schedules:
       shift: {weekly: {mon-fri: "10:00-10:04"}}
+      slots: {weekly: {mon-fri: ["10:00-10:01", "10:03-18:00"]}}
     lists:
       black: {kind: black, numbers: ["+380679999999"]}
     schemes:
@@ -92,9 +97,11 @@ CONFIG = config("""
         adverts: {prompts: [promo], every: 20, first_after: 10}
         whisper: {wait_time: true, number_name: true}
         record: true
+        join_empty: false
       support:
-        members: [{agent: "203"}, {agent: "204"}, {agent: "202"}]
+        members: [{agent: "203"}, {agent: "204"}, {agent: "202", penalty: 1}]
         strategy: round_robin
+        max_length: 1
         ring_timeout: 5
         retry: 1
         wrapup: 2
@@ -116,6 +123,7 @@ CONFIG = config("""
       router: {url: "http://hook.example/route"}
     notify:
       tg: {telegram: {chat_id: "-1"}}
+    callback_slots: {schedule: slots, slot_minutes: 5, offer: 2}
     missed:
       notify: [tg]
       auto_callback: true
@@ -404,6 +412,8 @@ class World:
         assert (cmd.outcome == "answered") == was_bridged, f"{cmd}: bridged={was_bridged}"
         assert (cmd.answered_at is not None) == was_bridged, cmd
         assert cmd.arrived <= cmd.ended == self.now and cmd.wait >= 0 and cmd.talk >= 0, cmd
+        assert 0 <= cmd.hold <= cmd.talk, f"{cmd}: on hold longer than the talk"
+        assert (cmd.agent_id is not None) <= was_bridged, f"{cmd}: an agent but no bridge"
         if cmd.outcome == "missed" and cmd.reason != "rejected" and cmd.caller:
             self.lost.add(cmd.caller)
 
@@ -583,6 +593,24 @@ class CoreMachine(RuleBasedStateMachine):
         self.w.callers[call_id] = norm
         self.w.calls[call_id] = WCall(call_id, norm)
         self.w.send(e.CallArrived(call_id, dialed, caller))
+
+    @precondition(lambda self: len(self.w.calls) < 6 and bool(self.reusable()))
+    @rule(index=INDEX, caller=st.sampled_from(CALLERS), dialed=st.sampled_from(DIALED))
+    def call_arrives_with_an_old_call_id(self, index: int, caller: str, dialed: str) -> None:
+        """SIP allows a Call-ID again once its call is over (the runtime waits for the old
+        call's media release): a new call, however the old one ended."""
+        call_id = self.pick(self.reusable(), index)
+        w = self.w
+        del w.finished[call_id]
+        w.bridged_calls.discard(call_id)
+        w.in_queue.pop(call_id, None)
+        norm = caller if caller.startswith("+") else normalize(caller, CONFIG.country)
+        w.callers[call_id] = norm
+        w.calls[call_id] = WCall(call_id, norm)
+        w.send(e.CallArrived(call_id, dialed, caller))
+
+    def reusable(self) -> list[str]:
+        return [cid for cid in self.w.finished if cid not in self.w.recordings]
 
     @precondition(lambda self: bool(self.w.calls))
     @rule(index=INDEX)
