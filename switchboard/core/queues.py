@@ -158,6 +158,7 @@ class QueueManager:
             priority = max(priority, job.priority)
             sb.callbacks.cancel(job, now, "customer called in and took the callback's place")
         entry = self._add(name, priority, joined, call=call)
+        entry.entered = now
         self._joined.append(entry)  # if dispatch rings nobody for it, say why (B1)
         call.entry = entry
         call.queue = name
@@ -168,7 +169,9 @@ class QueueManager:
             call.collecting = True
             sb.out.append(c.CollectDigits(call.id))
         if cfg.max_wait is not None:
-            call.timers.append(sb.later(joined + cfg.max_wait,
+            # From the caller's own arrival: a place kept by a callback orders the queue,
+            # it does not use up the wait this call is allowed.
+            call.timers.append(sb.later(now + cfg.max_wait,
                                         lambda t: self._exit(call, "timeout", t)))
         sb.announcements.start(call, cfg, now)
         sb.decide(call.id, now, "queue",
@@ -501,7 +504,8 @@ class QueueManager:
         digit, call.held_exit_key = call.held_exit_key, None
         if digit is not None:
             self.exit_key(call, digit, now)
-        elif cfg.max_wait is not None and now >= entry.joined + cfg.max_wait:
+        elif cfg.max_wait is not None and now >= (
+                entry.joined if entry.entered is None else entry.entered) + cfg.max_wait:
             self._exit(call, "timeout", now)
         elif cfg.leave_when_empty and not self._anyone_logged_in(q):
             self._exit(call, "empty", now)

@@ -126,6 +126,9 @@ class QueueEntry:
     retry_at: float = 0.0
     ring_timer: Timer | None = None
     active: bool = True
+    # When this caller's own wait began: max_wait counts from it. ``joined`` may be earlier,
+    # the place a callback kept for them (B4), which orders the queue and nothing else.
+    entered: float | None = None
 
     def sort_key(self) -> tuple[int, float, int]:
         return (-self.priority, self.joined, self.seq)

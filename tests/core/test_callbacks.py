@@ -307,7 +307,7 @@ def test_customer_joining_the_queue_while_the_callback_rings_its_agent_takes_its
 # ---------------------------------------------------------------- B4
 
 
-FAIR = config("""
+FAIR_TEXT = """
     timezone: Europe/Kyiv
     country: UA
     numbers:
@@ -328,7 +328,8 @@ FAIR = config("""
         whisper: {wait_time: false}
         exit_key: {digit: "1", action: callback}
     missed: {crm_task: false, customer_timeout: 30}
-""")
+"""
+FAIR = config(FAIR_TEXT)
 
 
 def press_one_for_callback(d: Driver, call_id: str, at: float) -> None:
@@ -373,6 +374,24 @@ def test_customer_calling_in_while_the_job_waits_takes_its_place_without_a_dupli
     assert of(c.Bridge, out) == [c.Bridge("a2", d.ringing()["201"])]
     assert of(c.QueueExited, out) == [c.QueueExited("a2", "sales", "answered", 90.0, T + 100)]
     assert of(c.CallbackFinished, d.log) == [c.CallbackFinished(CALLER, "cancelled", T + 50)]
+
+
+def test_a_customer_who_takes_the_callbacks_place_gets_the_whole_max_wait() -> None:
+    """Found by the core fuzz: the call took the job's place with the job's join time, and
+    max_wait counted from that time, long past: the customer who called again went to the
+    queue's timeout exit at once (and its timer was set in the past). The kept time orders
+    the queue (B4); the wait allowed counts from the call's own arrival."""
+    text = FAIR_TEXT.replace("ring_timeout: 15", "ring_timeout: 15\n        max_wait: 40")
+    d = Driver(config(text))
+    busy(d)
+    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
+    press_one_for_callback(d, "a", at=T + 30)
+    out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 110)
+    assert [x.reason for x in of(c.QueueExited, out)] == ["callback"], "only the job left"
+    assert d.sb.next_deadline() == T + 150
+    assert of(c.QueueExited, d.advance(39.9)) == []
+    out = d.advance(0.1)
+    assert [(x.call_id, x.reason) for x in of(c.QueueExited, out)] == [("a2", "timeout")]
 
 
 def test_customer_calling_in_during_the_retry_pause_takes_the_jobs_place() -> None:
