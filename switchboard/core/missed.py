@@ -10,6 +10,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING
 
 from switchboard.core import commands as c
+from switchboard.core.callbacks import dialable
 from switchboard.core.state import Call
 
 if TYPE_CHECKING:
@@ -35,7 +36,10 @@ class MissedCalls:
         if not number:
             return
         missed = self.sb.config.missed
-        if number not in self.lost:
+        # A withheld number (``anonymous``) cannot be called back: the missed call counts and
+        # is notified, but it is no lost number to recover, no CRM task, no callback.
+        reachable = dialable(number)
+        if reachable and number not in self.lost:
             self.lost.add(number)
             self.sb.out.append(c.LostChanged(number, "lost", now, reason))
         payload: dict[str, object] = {
@@ -46,12 +50,12 @@ class MissedCalls:
             self.sb.out.append(c.Notify(target, "missed_call", payload))
         # A message left (reason voicemail) gets its own task with the recording when it is
         # saved (VoicemailBoxes); a caller gone before the beep left none: task them here.
-        if missed.crm_task and reason != "voicemail":
+        if reachable and missed.crm_task and reason != "voicemail":
             self.sb.out.append(c.CreateCrmTask(
                 number, call.crm_owner or missed.head_agent, now + missed.task_deadline,
                 f"Call back {number}: missed call to {call.dialed}",
             ))
-        if missed.auto_callback and reason != "callback":
+        if reachable and missed.auto_callback and reason != "callback":
             queue = missed.callback_queue or call.last_queue
             if queue is not None and queue in self.sb.config.queues:
                 # After hours, call back when the callback slots open, not into the night.

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING
 
 from switchboard.config.model import Queue, RingStrategy
 from switchboard.core import commands as c
+from switchboard.core.callbacks import dialable
 from switchboard.core.eta import EtaEstimator, queue_estimators
 from switchboard.core.state import (
     AgentRuntime,
@@ -255,6 +256,10 @@ class QueueManager:
         if key is None or key.digit != digit:
             return
         sb = self.sb
+        if key.action == "callback" and not dialable(call.caller):
+            sb.decide(call.id, now, "queue", f"pressed {digit} for a callback, but the number "
+                      "is withheld: nothing to call back, stays in the queue")
+            return
         self.leave(entry, "exit_key", now)
         call.entry = None
         call.queue = None

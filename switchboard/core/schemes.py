@@ -25,6 +25,7 @@ from switchboard.config.model import (
     WebhookStep,
 )
 from switchboard.core import commands as c
+from switchboard.core.callbacks import dialable
 from switchboard.core.rules import CallFacts
 from switchboard.core.state import Call, Frame
 
@@ -146,6 +147,10 @@ class Schemes:
             sb.decide(call.id, now, "add_to_list", f"{call.caller} on list {step.add_to_list}")
             return False
         if isinstance(step, CallbackStep):
+            if not dialable(call.caller):
+                sb.decide(call.id, now, "callback",
+                          "the number is withheld: nothing to call back, next step")
+                return False
             sb.offer_callback(call, step.callback, now, call.arrived, 0, "callback step")
             return True
         raise TypeError(f"unknown step {step!r}")  # pragma: no cover - the model forbids it

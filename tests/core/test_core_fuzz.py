@@ -412,7 +412,8 @@ class World:
         assert cmd.arrived <= cmd.ended == self.now and cmd.wait >= 0 and cmd.talk >= 0, cmd
         assert 0 <= cmd.hold <= cmd.talk, f"{cmd}: on hold longer than the talk"
         assert (cmd.agent_id is not None) <= was_bridged, f"{cmd}: an agent but no bridge"
-        if cmd.outcome == "missed" and cmd.reason != "rejected" and cmd.caller:
+        if (cmd.outcome == "missed" and cmd.reason != "rejected"
+                and any(ch.isdigit() for ch in cmd.caller)):  # withheld: nothing to recover
             self.lost.add(cmd.caller)
 
     # ------------------------------------------------------------ what both sides agree on
@@ -808,3 +809,53 @@ def test_a_withheld_number_is_not_called_back() -> None:
     out = d.send(e.CallbackRequested(1, "anonymous"))
     assert of(c.Ring, out) == [] and not d.sb.callbacks.jobs
     assert "no number to call back" in one(c.Decision, out).summary
+
+
+WITHHELD = """
+    numbers: [{number: "100", scheme: main}, {number: "200", scheme: ask}]
+    agents: [{id: "201"}]
+    schemes:
+      main: {rules: [{name: all, steps: [{queue: {name: sales}}]}]}
+      ask: {rules: [{name: all, steps: [{callback: sales}, {voicemail: box}]}]}
+    queues:
+      sales:
+        members: [{agent: "201"}]
+        wrapup: 0
+        exit_key: {digit: "1", action: callback}
+    voicemail: {box: {}}
+    notify: {duty: {webhook: "http://127.0.0.1:9/x"}}
+    missed: {crm_task: true, head_agent: "201", notify: [duty]}
+"""
+
+
+def test_a_withheld_caller_who_presses_the_callback_key_stays_in_the_queue() -> None:
+    """Found by the fuzz: the caller heard "we will call you back" and was hung up on,
+    though there is no number to call back."""
+    d = Driver(config(WITHHELD))
+    d.send(e.AgentStatusChanged("201", "break"))
+    d.arrive("c1", caller="anonymous")
+    out = d.send(e.DigitsReceived("c1", "1"))
+    assert of(c.Play, out) == [] and of(c.QueueExited, out) == []
+    assert "withheld" in one(c.Decision, out).summary
+    assert d.sb.calls["c1"].phase == "queued"
+
+
+def test_a_callback_step_for_a_withheld_caller_goes_on_to_the_next_step() -> None:
+    d = Driver(config(WITHHELD))
+    out = d.arrive("c1", caller="anonymous", dialed="200")
+    assert not d.sb.callbacks.jobs
+    assert any("withheld" in x.summary for x in of(c.Decision, out))
+    assert [p.name for x in of(c.Play, out) for p in x.prompts
+            if isinstance(p, c.Prompt)][:1] != ["callback_confirmed"]
+    assert d.sb.calls["c1"].phase != "closing"
+
+
+def test_a_missed_withheld_call_is_notified_but_is_no_lost_number_and_no_crm_task() -> None:
+    d = Driver(config(WITHHELD))
+    d.send(e.AgentStatusChanged("201", "break"))
+    d.arrive("c1", caller="anonymous")
+    out = d.send(e.CallerHungUp("c1"))
+    assert one(c.CallFinished, out).outcome == "missed"
+    assert of(c.LostChanged, out) == [] and of(c.CreateCrmTask, out) == []
+    assert one(c.Notify, out).payload["number"] == "anonymous"
+    assert d.sb.missed.lost == set()
