@@ -33,6 +33,9 @@ if TYPE_CHECKING:
     from switchboard.core.switchboard import Switchboard
 
 MAX_GOTOS = 20
+# Steps one call may run without waiting for anything (time or the world): past it, the
+# steps go round in a loop (a queue whose fallback joins it again while it is full).
+MAX_STEPS_AT_ONCE = 200
 
 
 class Schemes:
@@ -87,6 +90,7 @@ class Schemes:
 
     def advance(self, call: Call, now: float) -> None:
         """Run steps until one has to wait for the world, or the steps run out."""
+        steps = 0
         while not call.ended:
             if not call.stack:
                 self._end_of_steps(call, now)
@@ -95,6 +99,15 @@ class Schemes:
             if frame.index >= len(frame.steps):
                 call.stack.pop()
                 continue
+            steps += 1
+            if steps > MAX_STEPS_AT_ONCE:
+                sb = self.sb
+                sb.decide(call.id, now, "end", f"{MAX_STEPS_AT_ONCE} steps without waiting "
+                          f"for anything (a loop, last in {frame.label})")
+                call.stack.clear()
+                self._refuse(call, 480, "Temporarily Unavailable", call.last_exit or "hangup",
+                             now)
+                return
             step = frame.steps[frame.index]
             frame.index += 1
             call.phase = "routing"

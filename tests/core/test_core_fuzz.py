@@ -859,3 +859,26 @@ def test_a_missed_withheld_call_is_notified_but_is_no_lost_number_and_no_crm_tas
     assert of(c.LostChanged, out) == [] and of(c.CreateCrmTask, out) == []
     assert one(c.Notify, out).payload["number"] == "anonymous"
     assert d.sb.missed.lost == set()
+
+
+def test_a_queue_whose_fallback_joins_it_again_while_full_ends_the_call_not_the_server() -> None:
+    """Found by the simulator fuzz: a full queue (max_length) whose fallback joins the same
+    queue refused the caller, joined again, was refused again... without the clock moving,
+    until the process ran out of memory (24 GB). Now the call ends after 200 steps that
+    waited for nothing, with a Decision naming the loop."""
+    d = Driver(config("""
+        numbers: [{number: "100", scheme: main}]
+        agents: [{id: "201"}]
+        schemes: {main: {rules: [{name: all, steps: [{queue: q}]}]}}
+        queues: {q: {members: ["201"], max_length: 1, fallback: [{queue: q}]}}
+    """))
+    d.send(e.AgentStatusChanged("201", "break"))
+    d.arrive("c1")
+    out = d.arrive("c2")
+    finished = one(c.CallFinished, out)
+    assert (finished.call_id, finished.outcome) == ("c2", "missed")
+    assert one(c.Reject, out).call_id == "c2"
+    assert "without waiting for anything (a loop, last in q/fallback)" in of(
+        c.Decision, out)[-1].summary
+    assert len(of(c.QueueExited, out)) == 200  # refused each time, until the loop was cut
+    assert "c2" not in d.sb.calls and d.sb.calls["c1"].phase == "queued"

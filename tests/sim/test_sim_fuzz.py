@@ -13,7 +13,7 @@ must serialise and the HTML report render without a 'nan' or 'None' where a figu
 CI runs ``SB_FUZZ_EXAMPLES`` (default 40, about 40 s) derandomized examples; hunt with,
 say, ``SB_FUZZ_EXAMPLES=2000 SB_FUZZ_RANDOM=1 pytest tests/sim/test_sim_fuzz.py`` (a run
 is about a second; shrinking a failure can take minutes). What it found is in
-test_fuzz_findings.py; an open core bug is kept out of the strategies (see ``queue``).
+test_fuzz_findings.py and tests/core/test_core_fuzz.py.
 """
 
 from __future__ import annotations
@@ -244,12 +244,10 @@ def queue(draw: st.DrawFn, names: Names, name: str) -> dict[str, Any]:
         if action == "voicemail" and names.voicemails:
             key["voicemail"] = draw(st.sampled_from(names.voicemails))
         q["exit_key"] = key
-    # Open core bug: a queue that refuses a caller (full, or empty with join_empty false)
-    # whose fallback joins it again, directly or through other such queues, loops in zero
-    # time, for ever (core/queues.py _refused + core/schemes.py advance), until the memory
-    # runs out. Fallbacks join only later queues here (no cycle) until that is fixed.
-    later = names.queues[names.queues.index(name) + 1:]
-    q["fallback"] = draw(steps(dataclasses.replace(names, joinable=later), 0, 2))
+    # A fallback may join any queue, this one too: a queue that refuses a caller (full, or
+    # empty with join_empty false) and joins itself again looped in zero time until the
+    # memory ran out (found here); the core now ends such a call (MAX_STEPS_AT_ONCE).
+    q["fallback"] = draw(steps(dataclasses.replace(names, joinable=names.queues), 0, 2))
     q["service_level"] = draw(st.sampled_from([10, 20, 60]))
     q["record"] = draw(st.booleans())
     return q
