@@ -22,7 +22,12 @@ from pathlib import Path
 
 import phonenumbers
 
-from switchboard.config.lint_flow import check_loops, check_unreachable, has_exit
+from switchboard.config.lint_flow import (
+    check_loops,
+    check_queue_loops,
+    check_unreachable,
+    has_exit,
+)
 from switchboard.config.lint_schedules import DAY_NAMES, check_schedules, closed_days, open_days
 from switchboard.config.loader import PathKey, Problem, SourceMap
 from switchboard.config.model import (
@@ -96,6 +101,7 @@ class Linter:
         self.check_notify()
         self.check_trunks()
         check_loops(self)
+        check_queue_loops(self)
 
     # ----------------------------------------------------------------------- helpers
 

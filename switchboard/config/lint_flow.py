@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 
 from switchboard.config.loader import PathKey
 from switchboard.config.model import (
+    AddToListStep,
     CallbackStep,
     Config,
     GotoStep,
@@ -127,3 +128,40 @@ def _cycles(graph: dict[str, list[str]]) -> list[list[str]]:
     for start in sorted(graph):
         visit(start, start, [start])
     return found
+
+
+def check_queue_loops(lint: Linter) -> None:
+    """A queue that can refuse a caller (``max_length``, ``join_empty: false``) and whose
+    fallback joins it again, before any step that waits (a prompt, a ring), sends a refused
+    caller round in no time: the core ends such a call after 200 steps (routing.md)."""
+    config = lint.config
+    for name, queue in config.queues.items():
+        if queue.max_length is None and queue.join_empty:
+            continue
+        trail = _rejoins(config, name, name, set())
+        if trail is not None:
+            lint.warn(("queues", name, "fallback"),
+                      f"queue '{name}' fallback joins {' -> '.join(trail)} again at once: "
+                      "when the queue is full or empty a caller goes round in a loop and is "
+                      "cut off; play a prompt before joining again, or send the call elsewhere")
+
+
+def _rejoins(config: Config, origin: str, name: str, seen: set[str]) -> list[str] | None:
+    """The queues a refused caller of ``name`` joins without waiting, up to ``origin``."""
+    seen.add(name)
+    for step in config.queues[name].fallback:
+        if isinstance(step, AddToListStep):
+            continue  # runs and goes on
+        if not isinstance(step, QueueStep):
+            return None  # waits (a prompt, a ring...) or leaves the queues
+        target = step.queue.name
+        queue = config.queues.get(target)
+        if queue is None:
+            return None
+        if target == origin:
+            return [f"queue '{target}'"]
+        if target in seen or (queue.max_length is None and queue.join_empty):
+            return None  # a queue that always takes the caller: it waits there
+        rest = _rejoins(config, origin, target, seen)
+        return None if rest is None else [f"queue '{target}'", *rest]
+    return None

@@ -339,3 +339,48 @@ def test_scheme_that_goes_to_itself(check: Check) -> None:
         f"{name}:13: loop between schemes: main -> main; a call would go round forever; end "
         "one of them with a queue, voicemail or hangup instead of goto"
     )
+
+
+QUEUE_LOOP = """\
+numbers:
+  - {number: "100", scheme: main}
+agents:
+  - {id: "201"}
+schemes:
+  main:
+    rules:
+      - name: all
+        steps:
+          - queue: q
+queues:
+  q:
+    members: ["201"]
+    max_length: 1
+    fallback:
+      - queue: q2
+  q2:
+    members: ["201"]
+    join_empty: false
+    fallback:
+      - queue: q
+"""
+
+
+def test_a_refusing_queue_whose_fallback_joins_it_again_at_once(check: Check) -> None:
+    """The simulator fuzz found such a loop spinning the server; the core now cuts the call
+    off after 200 steps, and check says so before it happens."""
+    name, lines = check(QUEUE_LOOP)
+    assert lines == [
+        f"{name}:15: queue 'q' fallback joins queue 'q2' -> queue 'q' again at once: when the "
+        "queue is full or empty a caller goes round in a loop and is cut off; play a prompt "
+        "before joining again, or send the call elsewhere",
+        f"{name}:20: queue 'q2' fallback joins queue 'q' -> queue 'q2' again at once: when the "
+        "queue is full or empty a caller goes round in a loop and is cut off; play a prompt "
+        "before joining again, or send the call elsewhere",
+    ]
+
+
+def test_a_prompt_before_joining_again_is_no_loop(check: Check) -> None:
+    prompt_first = "    fallback:\n      - play: greeting\n      - queue: q\n"
+    _, lines = check(QUEUE_LOOP.replace("    fallback:\n      - queue: q\n", prompt_first))
+    assert lines == []
