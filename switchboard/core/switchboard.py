@@ -22,7 +22,7 @@ from switchboard.core import commands as c
 from switchboard.core import events as e
 from switchboard.core.agents import AgentStates
 from switchboard.core.announcements import Announcements
-from switchboard.core.callbacks import CallbackManager, dialable
+from switchboard.core.callbacks import CallbackManager
 from switchboard.core.callerinfo import CallerLists, normalize
 from switchboard.core.ivr import Ivr
 from switchboard.core.lookups import Lookups
@@ -443,11 +443,9 @@ class Switchboard:
                        why: str) -> None:
         """Register a callback for this caller (keeping ``joined``), confirm, hang up."""
         job = self.callbacks.request(call.caller, queue, now, joined, priority, why, call.dialed)
-        if job is not None:
-            summary = f"callback to {call.caller} via {queue}"
-        else:
-            summary = "callback already pending" if dialable(call.caller) else (
-                "no number to call back")
+        # A withheld number never gets here (the exit key and the callback step keep it).
+        summary = (f"callback to {call.caller} via {queue}" if job is not None
+                   else "callback already pending")
         self.decide(call.id, now, "callback", summary)
         call.last_exit = "callback"
         self.play(call, (c.Prompt("callback_confirmed"),))

@@ -437,12 +437,11 @@ class KpiCollector:
                     upto = math.ceil((min(b, end) - t0) / 3600) - 1
                     duty[agent].update(range(first, min(max(upto, first), last) + 1))
         for agent, slots in duty.items():
-            post = on_post.get(agent, [])
+            there = [0.0] * len(mobile_slot)  # seconds on post per hour, for this agent
+            for a, b in on_post.get(agent, []):
+                _spread(there, t0, a, b)
             for i in slots:
-                start = t0 + i * 3600.0
-                there = sum(min(b, start + 3600) - max(a, start) for a, b in post
-                            if a < start + 3600 and b > start)
-                mobile_slot[i] += 1.0 - there / 3600
+                mobile_slot[i] += 1.0 - there[i] / 3600
 
     def _sl_target(self) -> float:
         """The most common queue threshold (queues report their own in ``per_queue``)."""
