@@ -1,7 +1,7 @@
 """The settings of the running service: the ``media:`` and ``sip:`` sections.
 
-Owns ``Media`` (which media driver carries the RTP, and rtpengine's addresses) and ``Sip``
-(digest algorithms and overload shedding of ``switchboard run``).
+Owns ``Media`` (which media driver carries the RTP, rtpengine's addresses, the RTP timeouts)
+and ``Sip`` (digest algorithms and overload shedding of ``switchboard run``).
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ from switchboard.config.base import Model
 
 
 class Media(Model):
-    """Which media driver carries the RTP (docs/media.md)."""
+    """Which media driver carries the RTP, and when silent legs are hung up (docs/media.md)."""
 
     driver: Literal["inprocess", "rtpengine"] = Field(
         default="inprocess",
@@ -46,6 +46,22 @@ class Media(Model):
         default=None,
         description="A running rtpengine's --recording-dir (pcap method), needed for call "
         "recordings; an rtpengine started by switchboard records under --data",
+    )
+
+    rtp_timeout: float | None = Field(
+        default=60.0,
+        gt=0,
+        description="Hang up an answered call leg whose phone or trunk has sent no RTP and no "
+        "RTCP for this many seconds: its network or device is gone without a BYE (Asterisk "
+        "rtptimeout, rtpengine --timeout). The other party is then treated as hung up by the "
+        "routing (a waiting caller counts as abandoned, so a callback can follow); none: never",
+    )
+    rtp_hold_timeout: float | None = Field(
+        default=3600.0,
+        gt=0,
+        description="The same for a party that has put the call on hold (re-INVITE sendonly "
+        "or inactive): such a phone may rightly send nothing (Asterisk rtpholdtimeout, "
+        "rtpengine --silent-timeout); none: never",
     )
 
     @field_validator("rtpengine", "rtpengine_dtmf")

@@ -127,6 +127,13 @@ class MediaEngine(Protocol):
         """Free a leg's media (unbridging it first); a no-op for an unknown id."""
         ...
 
+    async def received(self, leg_id: str) -> int | None:
+        """How many packets (RTP and RTCP) the leg's endpoint (the phone, not switchboard)
+        has sent to the engine so far; None when the engine does not know the leg (never
+        allocated, or released). The number never goes down while the leg lives; the
+        runtime's RTP timeout watches it (``media.rtp_timeout``)."""
+        ...
+
     async def play(
         self,
         leg_id: str,
@@ -378,6 +385,13 @@ class InProcessMedia:
     def stats(self, leg_id: str) -> LegStats:
         """A snapshot of a leg's packet counters."""
         return self.relay.stats(leg_id)
+
+    async def received(self, leg_id: str) -> int | None:
+        try:
+            stats = self.relay.leg(leg_id).stats
+        except KeyError:
+            return None
+        return stats.packets_in + stats.rtcp
 
     def _dtmf(self, leg_id: str, key: DtmfDetected) -> None:
         self._on_event(DtmfReceived(leg_id, key.digit, key.duration / 8000, key.ended))

@@ -10,8 +10,9 @@ The parts of ``SipApp`` that stand alone are mixins in their own modules: reques
 received (``requests``: dispatch by method, BYE, INFO), calls in (``inbound``: the
 caller's INVITE up to its answer or refusal), who may in (``admission``: overload, digest,
 registrations), outbound legs (``legs``: an agent's phones, the trunks), prompts and
-recordings (``playback``), hold (``hold``) and trunk registration (``trunks``). This module
-keeps the wire, the responses to our requests, the end of dialogs, and the command worker.
+recordings (``playback``), hold (``hold``), trunk registration (``trunks``) and the RTP
+timeout (``media_watch``). This module keeps the wire, the responses to our requests, the
+end of dialogs, and the command worker.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ from switchboard.runtime.driver import CoreDriver
 from switchboard.runtime.hold import HoldMixin, Reinvited
 from switchboard.runtime.inbound import InboundMixin
 from switchboard.runtime.legs import Answered, LegsMixin, Redial
+from switchboard.runtime.media_watch import MediaWatchMixin
 from switchboard.runtime.playback import PlaybackMixin
 from switchboard.runtime.requests import RequestsMixin
 from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistration
@@ -70,7 +72,7 @@ _FAILURES: dict[int, e.LegFailure] = {
 
 
 class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin,
-             LegsMixin):
+             LegsMixin, MediaWatchMixin):
     """Switchboard on SIP: the transaction layer, registrar, core driver and media."""
 
     def __init__(self, config: Config, media: MediaEngine, host: str, port: int,
@@ -138,6 +140,7 @@ class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMix
             if trunk.registration:
                 loop.call_soon(self._register_trunk, trunk, None)
         self.worker = loop.create_task(self._work())
+        self.media_watch = self._start_media_watch()  # the RTP timeout (media_watch.py)
         for kind in (c.Answer, c.Reject, c.Ring, c.CancelRing, c.Bridge, c.Hangup, c.Play,
                      c.Whisper, c.StopPlay, c.Record):
             self.driver.on(kind, self.actions.put_nowait)
@@ -503,6 +506,8 @@ class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMix
     async def close(self) -> None:
         await self.integrations.aclose()  # answers in flight still reach a live driver
         self.worker.cancel()
+        if self.media_watch is not None:
+            self.media_watch.cancel()
         for task in self._resolving:
             task.cancel()
         self.driver.close()

@@ -38,6 +38,10 @@ class FakeMedia:
     def __init__(self) -> None:
         self.log: list[tuple[Any, ...]] = []
         self.port = 30000
+        self.heard: dict[str, int] = {}  # packets "received" per leg; others: unknown
+
+    async def received(self, leg_id: str) -> int | None:
+        return self.heard.get(leg_id)
 
     async def allocate(self, leg_id: str, *, call: str | None = None) -> tuple[str, int]:
         self.port += 2
