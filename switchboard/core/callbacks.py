@@ -363,9 +363,10 @@ class CallbackManager:
         number = call.number
         if leg is None or number is None:
             return False
-        if number.channels is not None and (
-                sb.active_by_number.get(call.dialed, 0) >= number.channels):
-            return False  # the number is full: the call takes the normal overflow path
+        # Taken even when the number's channels are all busy: the agent is reserved for this
+        # customer, and the line our dial to them would take is given back just below.
+        active = sb.active_by_number.get(call.dialed, 0)
+        full = number.channels is not None and active >= number.channels
         if job.customer_leg:
             sb.out.append(c.CancelRing((job.customer_leg,)))
             sb.legs.pop(job.customer_leg, None)
@@ -377,9 +378,12 @@ class CallbackManager:
         call.queue = call.last_queue = job.queue
         call.queue_joined = now
         call.counted_channel = True
-        sb.active_by_number[call.dialed] = sb.active_by_number.get(call.dialed, 0) + 1
+        sb.active_by_number[call.dialed] = active + 1
         sb.decide(call.id, now, "callback", f"{job.agent_id} was already calling {call.caller} "
-                  "back: connected directly", tried=(job.agent_id or "",))
+                  "back: connected directly" + (
+                      f" (all {number.channels} channels of {call.dialed} were busy; the dial "
+                      "to the customer is cancelled instead)" if full else ""),
+                  tried=(job.agent_id or "",))
         sb.out.append(c.CallbackFinished(job.number, "connected", now, job.agent_id,
                                          job.attempts + 1))
         sb.bridge(call, leg, now)

@@ -442,6 +442,36 @@ def test_customer_calling_in_while_the_agent_waits_for_them_is_connected_to_that
     ]
 
 
+def test_customer_calling_in_while_the_agent_waits_for_them_is_connected_even_when_full() -> None:
+    # The number's two channels are taken by other callers: the customer is still connected
+    # to the agent waiting for them (their dial is cancelled), not sent to the overflow.
+    d = Driver(config(FAIR_TEXT.replace('scheme: main}', 'scheme: main, channels: 2}')))
+    busy(d)
+    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
+    press_one_for_callback(d, "a", at=T + 30)
+    out = d.send(e.CallerHungUp("busy"), at=T + 100)
+    agent_leg = legs(out)[0].leg_id
+    out = d.send(e.LegAnswered(agent_leg), at=T + 102)
+    customer_leg = legs(out)[0].leg_id
+    d.send(e.CallArrived("x", "100", LATER), at=T + 103)  # x and y wait: 100 is full
+    d.send(e.CallArrived("y", "100", OTHER), at=T + 104)
+    assert d.sb.active_by_number == {"100": 2}
+
+    out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 105)
+    assert not of(c.ChannelsExhausted, out) and not of(c.Reject, out)
+    assert follow_up(out) == [
+        c.CancelRing((customer_leg,)),
+        c.CallbackFinished(CALLER, "connected", T + 105, "201", 1),
+        c.Answer("a2"),
+        c.Bridge("a2", agent_leg),
+        c.LostChanged(CALLER, "recovered", T + 105, "served"),
+    ]
+    assert "were busy" in decisions(out, "a2")[-1]
+    out = d.send(e.CallerHungUp("a2"), at=T + 165)
+    assert of(c.CallFinished, out)[-1].outcome == "answered"
+    assert d.sb.active_by_number == {"100": 2}, "x and y hold the channels again"
+
+
 # ---------------------------------------------------------------- M6
 
 
