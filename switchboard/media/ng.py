@@ -16,7 +16,7 @@ import os
 from collections.abc import Mapping, Sequence
 from typing import TypeAlias
 
-__all__ = ["BencodeError", "NgClient", "NgError", "bdecode", "bencode"]
+__all__ = ["BencodeError", "NgClient", "NgError", "NgRefused", "bdecode", "bencode"]
 
 #: What bencode carries: ints, byte strings, lists and dictionaries of them (keys: str).
 Value: TypeAlias = int | bytes | str | Sequence["Value"] | Mapping[str, "Value"]
@@ -33,6 +33,11 @@ class NgError(RuntimeError):
         super().__init__(f"rtpengine {command}: {reason}")
         self.command = command
         self.reason = reason
+
+
+class NgRefused(NgError):
+    """rtpengine answered, and the answer was ``result: error`` (an unknown call-id, a bad
+    request): rtpengine is up, unlike when it does not answer at all."""
 
 
 def bencode(value: Value) -> bytes:
@@ -191,7 +196,7 @@ class NgClient:
         result = answer.get("result")
         if result == b"error":
             reason = answer.get("error-reason", b"?")
-            raise NgError(name, reason.decode() if isinstance(reason, bytes) else str(reason))
+            raise NgRefused(name, reason.decode() if isinstance(reason, bytes) else str(reason))
         return answer
 
     def _answer(self, data: bytes) -> None:

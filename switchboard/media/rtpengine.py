@@ -22,7 +22,8 @@ no ``connect``). Prompts and music are ``play media`` to the ``peer`` tag (one f
 a playlist is joined into one cached WAV first; ``duration`` from the answer times
 ``PlayFinished``; a loop is ``repeat-times``). While a bridged leg is played to (the whisper),
 its partner's audio is held back with ``block media``. Keys come from rtpengine's DTMF log
-(``--dtmf-log-dest``, JSON over UDP) as ``DtmfReceived``.
+(``--dtmf-log-dest``, JSON over UDP) as ``DtmfReceived``. What a leg's endpoint sent (for
+the RTP timeout) is the packet count of its ``peer`` tag's streams in a ``query``.
 
 Recording: ``"call"`` recordings are rtpengine's own (``start recording`` / ``stop
 recording``, pcap method): when one ends, the pcap of the packets rtpengine received in
@@ -58,7 +59,7 @@ from pathlib import Path
 import numpy as np
 
 from .engine import DtmfReceived, MediaEvent, PlayFinished
-from .ng import NgClient, NgError, Value
+from .ng import NgClient, NgError, NgRefused, Value
 from .recorder import RecordingKind
 from .rtp import event_to_digit
 from .rtpengine_recording import CallRecording, Played, RecordingMixin, Voicemail
@@ -106,6 +107,25 @@ def media_address(body: object) -> tuple[str, int]:
     if not ip or not port:
         raise NgError("offer/answer", "the SDP has no audio address")
     return ip, port
+
+
+def packets_from(query: dict[str, object], tag: str) -> int:
+    """The packets rtpengine received from ``tag``'s endpoint, by a ``query`` answer: the
+    ``stats`` of its streams (RTP and RTCP), which count what arrived on the ports that tag
+    was given, whoever it is paired with. Not ``totals``: those add the partner's packets and,
+    for a ``pbx`` tag bridged to another call, what rtpengine relayed to itself. A tag not
+    answered yet has none (what came before the answer is counted under it afterwards)."""
+    tags = query.get("tags")
+    entry = tags.get(tag) if isinstance(tags, dict) else None
+    medias = entry.get("medias") if isinstance(entry, dict) else None
+    count = 0
+    for media in medias if isinstance(medias, list) else []:
+        streams = media.get("streams") if isinstance(media, dict) else None
+        for stream in streams if isinstance(streams, list) else []:
+            stats = stream.get("stats") if isinstance(stream, dict) else None
+            packets = stats.get("packets") if isinstance(stats, dict) else None
+            count += packets if isinstance(packets, int) else 0
+    return count
 
 
 @dataclass
@@ -416,6 +436,19 @@ class RtpEngineMedia(RecordingMixin):
             del self._groups[group.key]
         with contextlib.suppress(NgError):
             await self.client.request({"command": "delete", "call-id": leg.call_id})
+
+    async def received(self, leg_id: str) -> int | None:
+        """Packets (RTP and RTCP) the leg's endpoint sent to rtpengine: one ``query`` of its
+        ``peer`` tag. None for a leg unknown here or to rtpengine (the daemon restarted)."""
+        leg = self._legs.get(leg_id)
+        if leg is None:
+            return None
+        try:
+            answer = await self.client.request(
+                {"command": "query", "call-id": leg.call_id, "from-tag": leg.peer_tag})
+        except NgRefused:
+            return None
+        return packets_from(answer, leg.peer_tag)
 
     # ------------------------------------------------------------------ prompts
 
