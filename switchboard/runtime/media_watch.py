@@ -31,6 +31,7 @@ __all__ = ["MAX_POLL", "MediaWatchMixin"]
 log = logging.getLogger(__name__)
 
 MAX_POLL = 5.0  # seconds between polls at most; a quarter of the shorter timeout if less
+POLL_BATCH = 64  # legs asked at once (with rtpengine, NG queries in flight)
 
 
 @dataclass(slots=True)
@@ -82,8 +83,11 @@ class MediaWatchMixin:
         live = {channel for channel, _ in watched}
         for channel in [c for c in heard if c not in live]:
             del heard[channel]
-        counts = await asyncio.gather(*(self.media.received(channel) for channel, _ in watched),
-                                      return_exceptions=True)
+        counts: list[int | BaseException | None] = []
+        for first in range(0, len(watched), POLL_BATCH):  # rtpengine: NG requests in flight
+            counts += await asyncio.gather(
+                *(self.media.received(channel) for channel, _ in watched[first:first + POLL_BATCH]),
+                return_exceptions=True)
         now = self.loop.time()
         media = self.config.media
         for (channel, dialog), count in zip(watched, counts, strict=True):

@@ -18,6 +18,7 @@ from switchboard.config.loader import ConfigError, load_config_text
 from switchboard.core import commands as c
 from switchboard.media.engine import InProcessMedia
 from switchboard.media.relay import RelayConfig
+from switchboard.runtime.media_watch import POLL_BATCH
 from switchboard.sip.sdp import parse_sdp
 
 from ..ports import reserved_ports
@@ -174,3 +175,22 @@ def test_real_rtp_to_the_in_process_engine_keeps_the_caller_and_silence_hangs_it
 def test_a_timeout_that_is_not_positive_is_refused(value: str) -> None:
     with pytest.raises(ConfigError, match="rtp_timeout"):
         load_config_text(f"media: {{rtp_timeout: {value}}}\n", "x.yaml")
+
+
+def test_more_legs_than_one_batch_are_all_watched_each_with_its_own_count() -> None:
+    async def scenario() -> None:
+        h = Harness(", music: null", TIMEOUTS)
+        calls = [f"c{n}" for n in range(POLL_BATCH + 6)]
+        for call in calls:
+            await h.receive(invite(call, body=sdp(40002)))
+            await h.receive(in_dialog("ACK", call, 1, h.final(call).to.tag or ""))
+        talking = {calls[3], calls[-2]}  # one in the first batch, one in the second
+        for sent in range(8):
+            for call in calls:
+                h.media.heard[call] = sent if call in talking else 0
+            await asyncio.sleep(0.1)
+        assert sorted(byes(h)) == sorted(set(calls) - talking)
+        assert set(h.app.core.calls) == talking
+        await h.app.close()
+
+    asyncio.run(scenario())
