@@ -180,7 +180,10 @@ class LegsMixin:
     def _invite(self, leg_id: str, target: Uri, peer: tuple[str, int], transport: Transport,
                 caller_id: str, offer: SessionDescription) -> Dialog:
         """Send an INVITE for an outbound leg; its dialog."""
-        call_id = f"{leg_id}-{self.rng.getrandbits(32):08x}@{self.host}"
+        # A Call-ID is word["@"word] (RFC 3261 §25.1); the leg id holds the caller's Call-ID
+        # and so its "@": a second one made belle-sip (Linphone) answer with the Call-ID cut
+        # at it, a 200 that matched no dialog of ours.
+        call_id = f"{leg_id.replace('@', '.')}-{self.rng.getrandbits(32):08x}@{self.host}"
         local = Address(Uri(user=caller_id or "switchboard", host=self.host)).with_tag(
             self._new_tag())
         remote = Address(target)
