@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 
 from switchboard.config.base import Model
 
@@ -51,6 +51,7 @@ class Media(Model):
     rtp_timeout: float | None = Field(
         default=60.0,
         gt=0,
+        allow_inf_nan=False,
         description="Hang up an answered call leg whose phone or trunk has sent no RTP and no "
         "RTCP for this many seconds: its network or device is gone without a BYE (Asterisk "
         "rtptimeout, rtpengine --timeout). The other party is then treated as hung up by the "
@@ -59,6 +60,7 @@ class Media(Model):
     rtp_hold_timeout: float | None = Field(
         default=3600.0,
         gt=0,
+        allow_inf_nan=False,
         description="The same for a party that has put the call on hold (re-INVITE sendonly "
         "or inactive): such a phone may rightly send nothing (Asterisk rtpholdtimeout, "
         "rtpengine --silent-timeout); none: never",
@@ -141,3 +143,22 @@ class Sip(Model):
         description="Phones registered at once per agent account; past it the registration "
         "closest to expiry is dropped (Asterisk max_contacts with remove_existing)",
     )
+    qualify_frequency: float | None = Field(
+        default=None, ge=5, le=3600, allow_inf_nan=False,
+        description="Seconds between OPTIONS sent to every registered phone (Asterisk "
+        "qualify_frequency): a phone that does not answer within qualify_timeout is not rung "
+        "(an agent with no answering phone is offline to the queues) until it answers or "
+        "registers again; the requests also keep a NAT's UDP mapping open. null: off",
+    )
+    qualify_timeout: float = Field(
+        default=3.0, gt=0, le=32, allow_inf_nan=False,
+        description="Seconds a phone has to answer the qualify OPTIONS (Asterisk "
+        "qualify_timeout)",
+    )
+
+    @model_validator(mode="after")
+    def _qualify_fits(self) -> Sip:
+        if self.qualify_frequency is not None and self.qualify_timeout >= self.qualify_frequency:
+            raise ValueError(f"qualify_timeout {self.qualify_timeout:g} must be shorter than "
+                             f"qualify_frequency {self.qualify_frequency:g}")
+        return self

@@ -32,7 +32,7 @@ if TYPE_CHECKING:
     from switchboard.runtime.driver import CoreDriver
     from switchboard.runtime.sip_app import Action
     from switchboard.sip.headers import Via
-    from switchboard.sip.registrar import Registrar
+    from switchboard.sip.registrar import Binding, Registrar
     from switchboard.sip.transaction import TransactionLayer
 
 __all__ = ["MAX_FORKS", "Answered", "LegsMixin", "Redial"]
@@ -138,6 +138,17 @@ class LegsMixin:
                 return other
         return None
 
+    @staticmethod
+    def _phone_target(binding: Binding) -> tuple[Uri, tuple[str, int]]:
+        """Where a request to a registered phone goes: its Request-URI and address."""
+        uri = binding.contact.uri
+        # Behind NAT the Contact names a private address: send where the REGISTER came from
+        # instead. On the same host the phone's own Contact port is right. Over TCP, reuse
+        # the phone's own connection (RFC 5626 spirit).
+        if uri.host == binding.source[0] and binding.transport == "UDP":
+            return uri, (uri.host, uri.port or 5060)
+        return uri, binding.source
+
     async def _ring(self, leg: c.LegTarget, caller_id: str, call: str | None) -> None:
         if leg.kind != "agent":
             await self._dial_out(leg.leg_id, leg.address, caller_id, call, 0, None)
@@ -145,16 +156,10 @@ class LegsMixin:
         # Every phone the agent registered rings at once (a desk phone and a softphone); the
         # first to answer takes the call and the others are cancelled, as FreePBX does with
         # PJSIP_DIAL_CONTACTS. Where each INVITE goes: (Request-URI, address, transport).
-        targets: list[tuple[Uri, tuple[str, int], Transport]] = []
-        for binding in self.registrar.contacts(leg.address, self.loop.time())[:MAX_FORKS]:
-            uri, transport = binding.contact.uri, binding.transport
-            # Behind NAT the Contact names a private address: send where the REGISTER came
-            # from instead. On the same host the phone's own Contact port is right. Over
-            # TCP, reuse the phone's own connection (RFC 5626 spirit).
-            if uri.host == binding.source[0] and transport == "UDP":
-                targets.append((uri, (uri.host, uri.port or 5060), transport))
-            else:
-                targets.append((uri, binding.source, transport))
+        # Phones not answering the qualify OPTIONS (qualify.py) are left out.
+        targets: list[tuple[Uri, tuple[str, int], Transport]] = [
+            (*self._phone_target(binding), binding.transport) for binding in
+            self.registrar.reachable_contacts(leg.address, self.loop.time())[:MAX_FORKS]]
         if not targets:
             self.driver.feed(e.LegFailed(leg.leg_id, "unavailable"))
             return

@@ -10,9 +10,9 @@ The parts of ``SipApp`` that stand alone are mixins in their own modules: reques
 received (``requests``: dispatch by method, BYE, INFO), calls in (``inbound``: the
 caller's INVITE up to its answer or refusal), who may in (``admission``: overload, digest,
 registrations), outbound legs (``legs``: an agent's phones, the trunks), prompts and
-recordings (``playback``), hold (``hold``), trunk registration (``trunks``) and the RTP
-timeout (``media_watch``). This module keeps the wire, the responses to our requests, the
-end of dialogs, and the command worker.
+recordings (``playback``), hold (``hold``), trunk registration (``trunks``), the RTP
+timeout (``media_watch``) and the phones' qualify (``qualify``). This module keeps the wire,
+the responses to our requests, the end of dialogs, and the command worker.
 """
 
 from __future__ import annotations
@@ -44,6 +44,7 @@ from switchboard.runtime.inbound import InboundMixin
 from switchboard.runtime.legs import Answered, LegsMixin, Redial
 from switchboard.runtime.media_watch import MediaWatchMixin
 from switchboard.runtime.playback import PlaybackMixin
+from switchboard.runtime.qualify import QualifyMixin
 from switchboard.runtime.requests import RequestsMixin
 from switchboard.runtime.trunks import TRUNK_RETRY, TrunkMixin, TrunkRegistration
 from switchboard.sip.auth import DigestServer
@@ -72,7 +73,7 @@ _FAILURES: dict[int, e.LegFailure] = {
 
 
 class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMixin, TrunkMixin,
-             LegsMixin, MediaWatchMixin):
+             LegsMixin, MediaWatchMixin, QualifyMixin):
     """Switchboard on SIP: the transaction layer, registrar, core driver and media."""
 
     def __init__(self, config: Config, media: MediaEngine, host: str, port: int,
@@ -141,6 +142,7 @@ class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMix
                 loop.call_soon(self._register_trunk, trunk, None)
         self.worker = loop.create_task(self._work())
         self.media_watch = self._start_media_watch()  # the RTP timeout (media_watch.py)
+        self.qualify_timer = self._start_qualify()  # OPTIONS to the phones (qualify.py)
         for kind in (c.Answer, c.Reject, c.Ring, c.CancelRing, c.Bridge, c.Hangup, c.Play,
                      c.Whisper, c.StopPlay, c.Record):
             self.driver.on(kind, self.actions.put_nowait)
@@ -248,6 +250,9 @@ class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMix
         if resp.cseq.method == "REGISTER":
             self._trunk_registered(resp)
             return
+        if resp.cseq.method == "OPTIONS" and ev.key is not None and resp.status >= 200:
+            self._probe_answered(ev.key)
+            return
         if resp.cseq.method != "INVITE":
             return  # answers to our BYE / CANCEL need nothing more
         dialog = self.dialogs.get(resp.call_id)
@@ -289,6 +294,9 @@ class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMix
         self._fork_failed(dialog, _FAILURES.get(status, "error"))
 
     def _on_timeout(self, ev: TransactionTimedOut) -> None:
+        if ev.method == "OPTIONS":
+            self._probe_ended(ev.key)
+            return
         if ev.method == "REGISTER":
             for state in self.trunk_registrations.values():
                 if state.key == ev.key:  # the trunk did not answer: try again later
@@ -508,13 +516,15 @@ class SipApp(RequestsMixin, InboundMixin, AdmissionMixin, PlaybackMixin, HoldMix
         self.worker.cancel()
         if self.media_watch is not None:
             self.media_watch.cancel()
+        for probe in self.probes.values():
+            probe.timer.cancel()
         for task in self._resolving:
             task.cancel()
         self.driver.close()
         for state in self.trunk_registrations.values():
             if state.timer is not None:
                 state.timer.cancel()
-        for handle in (self._txn_timer, self._reg_timer, self._lag_timer):
+        for handle in (self._txn_timer, self._reg_timer, self._lag_timer, self.qualify_timer):
             if handle is not None:
                 handle.cancel()
         self._report_overload(self.loop.time(), final=True)

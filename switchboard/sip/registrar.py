@@ -3,7 +3,10 @@
 Authentication happens before a REGISTER gets here (digest, in the user agent layer). The
 registrar keeps, per account, several contacts with their own expiry, remembers the address
 each REGISTER really came from (so INVITEs reach a phone behind NAT), and reports an account
-becoming reachable or unreachable, which the runtime turns into ``AgentRegistered``.
+becoming reachable or unreachable, which the runtime turns into ``AgentRegistered``. A
+binding whose phone stopped answering the runtime's OPTIONS (``mark``: qualify, as Asterisk's)
+is kept but not rung; an account with no other binding is then unreachable, until a phone
+answers again or registers again.
 """
 
 from __future__ import annotations
@@ -35,7 +38,7 @@ class Binding:
 
 @dataclass(frozen=True, slots=True)
 class Reachability:
-    """An account got its first binding (True) or lost its last one (False)."""
+    """An account got its first reachable binding (True) or lost its last one (False)."""
 
     account: str
     reachable: bool
@@ -53,11 +56,44 @@ class Registrar:
         self.max_expires = max_expires
         self.max_contacts = max_contacts
         self._bindings: dict[str, dict[str, Binding]] = {}  # account -> contact URI -> binding
+        self._down: set[tuple[str, str]] = set()  # (account, contact URI) not answering OPTIONS
+        self._up: set[str] = set()  # accounts last reported reachable
 
     def contacts(self, account: str, now: float) -> list[Binding]:
         """Live bindings of an account, most recently registered first."""
         live = [b for b in self._bindings.get(account, {}).values() if b.expires_at > now]
         return sorted(live, key=lambda b: -b.expires_at)
+
+    def reachable_contacts(self, account: str, now: float) -> list[Binding]:
+        """Live bindings whose phones answer (``mark``), most recently registered first."""
+        return [b for b in self.contacts(account, now)
+                if (account, str(b.contact.uri)) not in self._down]
+
+    def all_contacts(self, now: float) -> list[Binding]:
+        """Every live binding of every account (the phones to qualify)."""
+        return [b for account in self._bindings for b in self.contacts(account, now)]
+
+    def mark(self, account: str, uri: str, answering: bool, now: float) -> list[Reachability]:
+        """A phone answered our OPTIONS (True) or left it unanswered (False); any change of
+        the account's reachability. A binding no longer held is ignored."""
+        if uri not in self._bindings.get(account, {}):
+            return []
+        if answering:
+            self._down.discard((account, uri))
+        else:
+            self._down.add((account, uri))
+        return self._report(account, now)
+
+    def _report(self, account: str, now: float) -> list[Reachability]:
+        """The account's reachability if it changed since last reported."""
+        up = bool(self.reachable_contacts(account, now))
+        if up == (account in self._up):
+            return []
+        if up:
+            self._up.add(account)
+        else:
+            self._up.discard(account)
+        return [Reachability(account, up)]
 
     def next_expiry(self) -> float | None:
         times = [b.expires_at for bs in self._bindings.values() for b in bs.values()]
@@ -70,9 +106,10 @@ class Registrar:
             for uri, binding in list(bindings.items()):
                 if binding.expires_at <= now:
                     del bindings[uri]
+                    self._down.discard((account, uri))
             if not bindings:
                 del self._bindings[account]
-                changes.append(Reachability(account, False))
+            changes += self._report(account, now)
         return changes
 
     def register(self, request: Request, source: tuple[str, int],
@@ -84,11 +121,11 @@ class Registrar:
             return make_response(request, 404, to_tag=to_tag), []
         if "*" in request.headers.get_all("Contact") and not request.contact_is_wildcard:
             return make_response(request, 400, "Contact: * must be alone", to_tag=to_tag), []
-        had = bool(self._bindings.get(account))
         header_expires = request.expires
         # stored only once it holds a binding: a refused REGISTER must leave no empty entry,
         # which expire() would report as the account becoming unreachable
         bindings = self._bindings.get(account, {})
+        named: set[str] = set()  # the contacts this REGISTER names
         if request.contact_is_wildcard:
             if header_expires != 0:
                 return make_response(request, 400, "Contact: * needs Expires: 0",
@@ -144,11 +181,13 @@ class Registrar:
             self._bindings[account] = bindings
         else:
             self._bindings.pop(account, None)
+        # A phone that registers is there again; a binding gone takes its mark with it.
+        self._down = {(a, uri) for a, uri in self._down
+                      if a != account or (uri in bindings and uri not in named)}
         live = self.contacts(account, now)
         contacts = [
             ("Contact", f"{b.contact.with_param('expires', str(int(b.expires_at - now)))}")
             for b in live
         ]
         response = make_response(request, 200, to_tag=to_tag, headers=contacts)
-        changes = [Reachability(account, bool(live))] if bool(live) != had else []
-        return response, changes
+        return response, self._report(account, now)

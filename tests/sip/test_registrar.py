@@ -117,3 +117,34 @@ def test_contacts_per_account_are_capped_dropping_those_closest_to_expiry() -> N
                                      2.0, "t")
     assert (response.status, response.reason, changes) == (403, "Too many contacts", [])
     assert len(reg.contacts("201", 2.0)) == 3
+
+
+def test_a_phone_not_answering_options_is_not_rung_and_the_account_goes_with_its_last() -> None:
+    reg = Registrar({"201"})
+    reg.register(register("<sip:201@10.0.0.1>", "300"), SRC, "UDP", 0.0, "t")
+    reg.register(register("<sip:201@10.0.0.2>", "300", call_id="reg-2"), SRC, "UDP", 1.0, "t")
+    assert reg.mark("201", "sip:201@10.0.0.1", False, 2.0) == [], "10.0.0.2 still answers"
+    assert [str(b.contact.uri) for b in reg.reachable_contacts("201", 2.0)] == ["sip:201@10.0.0.2"]
+    assert len(reg.contacts("201", 2.0)) == 2, "still registered (the 200 lists both)"
+    assert reg.mark("201", "sip:201@10.0.0.2", False, 3.0) == [Reachability("201", False)]
+    assert reg.mark("201", "sip:201@10.0.0.2", False, 4.0) == [], "told once"
+    assert reg.reachable_contacts("201", 4.0) == []
+    assert reg.mark("201", "sip:201@10.0.0.1", True, 5.0) == [Reachability("201", True)]
+    assert reg.mark("201", "sip:201@10.0.0.9", False, 6.0) == [], "no such binding"
+    assert reg.mark("202", "sip:202@10.0.0.1", True, 6.0) == []
+
+
+def test_registering_again_clears_the_mark_and_expiry_does_not_report_twice() -> None:
+    reg = Registrar({"201"})
+    reg.register(register("<sip:201@10.0.0.1>", "120"), SRC, "UDP", 0.0, "t")
+    assert reg.mark("201", "sip:201@10.0.0.1", False, 1.0) == [Reachability("201", False)]
+    _, changes = reg.register(register("<sip:201@10.0.0.1>", "120", cseq=2), SRC, "UDP", 2.0, "t")
+    assert changes == [Reachability("201", True)]
+    assert len(reg.reachable_contacts("201", 2.0)) == 1
+    assert reg.mark("201", "sip:201@10.0.0.1", False, 3.0) == [Reachability("201", False)]
+    assert reg.expire(122.0) == [], "unreachable already: no second report"
+    assert reg.all_contacts(122.0) == []
+    # Registered afresh after expiry, the old mark is gone with the old binding.
+    _, changes = reg.register(register("<sip:201@10.0.0.1>", "120", call_id="new"), SRC, "UDP",
+                              130.0, "t")
+    assert changes == [Reachability("201", True)]
