@@ -338,6 +338,18 @@ def press_one_for_callback(d: Driver, call_id: str, at: float) -> None:
     d.finish_prompt(call_id, out)
 
 
+def dialing_customer(d: Driver, answered_at: float) -> tuple[str, str]:
+    """CALLER asks for a callback while 201 is busy; 201 is freed at T+100 and rung for the
+    job, answers at ``answered_at``, and CALLER is dialled: (agent leg, customer leg)."""
+    busy(d)
+    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
+    press_one_for_callback(d, "a", at=T + 30)
+    out = d.send(e.CallerHungUp("busy"), at=T + 100)
+    agent_leg = legs(out)[0].leg_id
+    out = d.send(e.LegAnswered(agent_leg), at=answered_at)
+    return agent_leg, legs(out)[0].leg_id
+
+
 def test_caller_who_chose_a_callback_keeps_their_place() -> None:
     d = Driver(FAIR)
     busy(d)
@@ -398,13 +410,7 @@ def test_customer_calling_in_during_the_retry_pause_takes_the_jobs_place() -> No
     """The customer did not answer the callback; during the pause before the next try they
     call in: their call takes the job's place (B4), and the job does not come back."""
     d = Driver(FAIR)
-    busy(d)
-    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
-    press_one_for_callback(d, "a", at=T + 30)
-    out = d.send(e.CallerHungUp("busy"), at=T + 100)
-    agent_leg = legs(out)[0].leg_id
-    out = d.send(e.LegAnswered(agent_leg), at=T + 101)
-    customer_leg = legs(out)[0].leg_id
+    _, customer_leg = dialing_customer(d, T + 101)
     d.send(e.LegFailed(customer_leg, "busy"), at=T + 105)  # retry at T+165
     out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 120)
     assert of(c.CallbackFinished, out) == [
@@ -417,13 +423,7 @@ def test_customer_calling_in_during_the_retry_pause_takes_the_jobs_place() -> No
 
 def test_customer_calling_in_while_the_agent_waits_for_them_is_connected_to_that_agent() -> None:
     d = Driver(FAIR)
-    busy(d)
-    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
-    press_one_for_callback(d, "a", at=T + 30)
-    out = d.send(e.CallerHungUp("busy"), at=T + 100)
-    agent_leg = legs(out)[0].leg_id
-    out = d.send(e.LegAnswered(agent_leg), at=T + 102)
-    customer_leg = legs(out)[0].leg_id
+    agent_leg, customer_leg = dialing_customer(d, T + 102)
 
     out = d.send(e.CallArrived("a2", "100", CALLER), at=T + 105)
     assert follow_up(out) == [
@@ -446,13 +446,7 @@ def test_customer_calling_in_while_the_agent_waits_for_them_is_connected_even_wh
     # The number's two channels are taken by other callers: the customer is still connected
     # to the agent waiting for them (their dial is cancelled), not sent to the overflow.
     d = Driver(config(FAIR_TEXT.replace('scheme: main}', 'scheme: main, channels: 2}')))
-    busy(d)
-    d.send(e.CallArrived("a", "100", CALLER), at=T + 10)
-    press_one_for_callback(d, "a", at=T + 30)
-    out = d.send(e.CallerHungUp("busy"), at=T + 100)
-    agent_leg = legs(out)[0].leg_id
-    out = d.send(e.LegAnswered(agent_leg), at=T + 102)
-    customer_leg = legs(out)[0].leg_id
+    agent_leg, customer_leg = dialing_customer(d, T + 102)
     d.send(e.CallArrived("x", "100", LATER), at=T + 103)  # x and y wait: 100 is full
     d.send(e.CallArrived("y", "100", OTHER), at=T + 104)
     assert d.sb.active_by_number == {"100": 2}
